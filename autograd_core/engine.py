@@ -1,0 +1,412 @@
+"""The graph engine that Tensor and Scalar share.
+
+Running an op on values that require grad records a :class:`Function` node: it keeps references
+to the nodes of its inputs (the graph's edges) and whatever its ``forward`` saved for
+``backward``. ``backward()`` sorts the nodes reachable from the output topologically (with an
+explicit stack: graphs millions of nodes deep never touch Python's recursion limit), walks them
+from the output back to the leaves and sums the gradients each input receives.
+
+Backward rules are written once, with operators, methods and the functions of
+``autograd_core.ops``, which accept Tensors and plain numpy arrays alike. The engine hands each
+rule raw arrays (or floats, for Scalar) when no graph of the backward pass is wanted, which is as
+fast as hand-written numpy, and Tensors (Scalars) when ``create_graph=True``, so the same rule is
+recorded and can be differentiated again.
+
+Two kinds of item take part in a graph walk: Function nodes, and leaf Variables (values created
+by the user with ``requires_grad=True``), where gradients are finally accumulated into ``.grad``.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+
+from .errors import BackwardError
+from .grad_mode import is_grad_enabled, set_grad_enabled
+
+_OUTPUT = object()  # stands for "the node's own output" in a node's saved values
+
+
+class Variable:
+    """A value that can take part in a graph: the common base of Tensor and Scalar.
+
+    A family (Tensor, Scalar) supplies the hooks below that need to know its data type; the
+    graph logic itself lives here and in the engine functions.
+    """
+
+    __slots__ = ("data", "grad", "_requires_grad", "_grad_fn", "name", "__weakref__")
+
+    # ---- hooks each family implements -------------------------------------------------------
+    @classmethod
+    def _from_op(cls, data, node):
+        """Wrap an op's raw result; ``node`` is the Function that made it, or None."""
+        raise NotImplementedError
+
+    def _check_can_require_grad(self, where: str) -> None:
+        """Raise if this value's dtype cannot carry gradients."""
+
+    def _root_grad(self, grad, create_graph: bool):
+        """Validate the ``grad`` given to backward() and return it as the engine wants it."""
+        raise NotImplementedError
+
+    def _accumulate_grad(self, grad, create_graph: bool, claimed: set) -> None:
+        """Add ``grad`` into ``self.grad``. ``claimed`` tracks buffers already handed out."""
+        raise NotImplementedError
+
+    @classmethod
+    def _capture(cls, grad, create_graph: bool, claimed: set):
+        """Turn a gradient reached during ``grad()`` into the value returned to the user."""
+        raise NotImplementedError
+
+    # ---- graph state --------------------------------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        """Whether gradients flow to (leaf) or through (non-leaf) this value."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        self.requires_grad_(value)
+
+    def requires_grad_(self, requires_grad: bool = True):
+        """Mark a leaf as needing a gradient (in place); returns self."""
+        if self._grad_fn is not None:
+            raise BackwardError(
+                f"requires_grad_: this value was computed by {self._grad_fn.name()}, so whether "
+                "it requires grad follows from its inputs; call .detach() to get a leaf copy"
+            )
+        if requires_grad:
+            self._check_can_require_grad("requires_grad_")
+        self._requires_grad = bool(requires_grad)
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for values created by the user rather than computed by a recorded op."""
+        return self._grad_fn is None
+
+    @property
+    def grad_fn(self) -> Function | None:
+        """The Function node that computed this value, or None for a leaf."""
+        return self._grad_fn
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf after backward (leaves always keep theirs)."""
+        if not self._requires_grad:
+            raise BackwardError("retain_grad: this value does not require grad, so it gets none")
+        if self._grad_fn is not None:
+            self._grad_fn._retained = weakref.ref(self)
+
+    def backward(self, grad=None, retain_graph: bool = False, create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.
+
+        ``grad`` is d(loss)/d(self); it may be left out when self holds a single element.
+        ``retain_graph=True`` keeps saved values for another backward through the same graph;
+        ``create_graph=True`` records the backward pass so gradients can be differentiated again.
+        """
+        _check_requires_grad(self, "backward", "the tensor")
+        root = self._root_grad(grad, create_graph)
+        _run([_item_of(self)], [root], retain_graph or create_graph, create_graph)
+
+
+class Function:
+    """One differentiable op: a ``forward`` on raw data and a ``backward`` in differentiable ops.
+
+    Subclass it for a custom op; every built-in primitive is written this way::
+
+        class Cube(Function):
+            @staticmethod
+            def forward(ctx, x):               # x: numpy array (a float, for Scalar)
+                ctx.save_for_backward(x)
+                return x ** 3
+
+            @staticmethod
+            def backward(ctx, grad):
+                (x,) = ctx.saved_tensors       # Tensors when create_graph=True, else arrays
+                return grad * 3 * x ** 2       # one gradient per input of forward
+
+        y = Cube.apply(t)
+
+    ``apply`` passes the ``.data`` of every Tensor/Scalar argument to ``forward`` and anything else
+    unchanged; ``backward`` returns one gradient (or None) per positional argument. Write backward
+    with operators, methods and ``autograd_core`` functions (not ``np.*`` calls) so that it also
+    works on Tensors, which makes second derivatives correct. Save through ``save_for_backward``
+    whatever backward differentiates through: an input, the output, or a constant.
+
+    An instance is both the ``ctx`` of one call and the node recorded for it in the graph.
+    """
+
+    __slots__ = (
+        "_next", "needs_input_grad", "_saved", "_out_data", "_out_type",
+        "_retained", "_freed", "_graph_mode", "__dict__",
+    )
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError(f"{type(ctx).__name__} must define forward(ctx, ...)")
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise NotImplementedError(f"{type(ctx).__name__} must define backward(ctx, grad)")
+
+    @classmethod
+    def name(cls) -> str:
+        return cls.__name__
+
+    def save_for_backward(self, *values) -> None:
+        """Keep values (inputs, the output, or other arrays) for backward."""
+        self._saved = values
+
+    @property
+    def saved_tensors(self) -> tuple:
+        """What forward saved: inputs and the output come back as Tensors in create_graph mode."""
+        if self._freed:
+            raise _freed_error(self)
+        graph = self._graph_mode
+        unpacked = []
+        for value in self._saved:
+            if value is _OUTPUT:
+                # A fresh value whose grad_fn is this node: the same graph edge as the real output,
+                # without the node holding its output alive (which would be a reference cycle).
+                unpacked.append(self._out_type._from_op(self._out_data, self) if graph
+                                else self._out_data)
+            elif isinstance(value, Variable):
+                unpacked.append(value if graph else value.data)
+            else:
+                unpacked.append(value)
+        return tuple(unpacked)
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        """Run the op on Tensors/Scalars (and constants), recording it when grad is needed."""
+        raw = []
+        family = None
+        requires_grad = False
+        for arg in args:
+            if isinstance(arg, Variable):
+                raw.append(arg.data)
+                if family is None:
+                    family = arg._family
+                requires_grad = requires_grad or arg._requires_grad
+            else:
+                raw.append(arg)
+        if family is None:
+            raise TypeError(f"{cls.__name__}.apply needs at least one Tensor or Scalar argument")
+        ctx = cls.__new__(cls)
+        ctx._saved = ()
+        out = family._run_forward(cls, ctx, raw, kwargs)
+        if not (requires_grad and is_grad_enabled()):
+            return family._from_op(out, None)
+        ctx._record(args, raw, out, family)
+        return family._from_op(out, ctx)
+
+    def _record(self, args, raw, out, family) -> None:
+        self._next = tuple((a._grad_fn or a) if isinstance(a, Variable) and a._requires_grad
+                           else None for a in args)
+        self.needs_input_grad = tuple(edge is not None for edge in self._next)
+        self._out_type = family
+        self._retained = None
+        self._freed = False
+        self._out_data = None
+        if self._saved:
+            self._saved = tuple(self._resolve_saved(value, args, raw, out) for value in self._saved)
+
+    def _resolve_saved(self, value, args, raw, out):
+        for arg, data in zip(args, raw):
+            if value is data and isinstance(arg, Variable):
+                return arg
+        if value is out:
+            self._out_data = out
+            return _OUTPUT
+        return value
+
+    def _release(self) -> None:
+        """Drop saved values once backward has used them (unless the graph is retained)."""
+        self._saved = None
+        self._out_data = None
+        self._freed = True
+
+    def __repr__(self) -> str:
+        return f"<{self.name()}>"
+
+
+# ---- the backward driver ------------------------------------------------------------------------
+
+def _item_of(value: Variable):
+    """The graph item a value stands for: its node, or the value itself for a leaf."""
+    return value._grad_fn or value
+
+
+def _check_requires_grad(value, where: str, what: str) -> None:
+    if not isinstance(value, Variable):
+        raise TypeError(f"{where}: expected a Tensor or Scalar for {what}, got {type(value).__name__}")
+    if not value._requires_grad:
+        raise BackwardError(
+            f"{where}: {what} does not require grad, so there is no graph to differentiate: "
+            "set requires_grad=True on the leaves it is computed from, and do not compute it "
+            "under no_grad()"
+        )
+
+
+def _freed_error(node: Function) -> BackwardError:
+    return BackwardError(
+        f"{node.name()}: trying to backward through the graph a second time, but the values it "
+        "saved were freed by the first backward. Pass retain_graph=True to the first backward() "
+        "if you need to go through the same graph again."
+    )
+
+
+def topological_order(roots: Sequence) -> list:
+    """Graph items reachable from ``roots``, each listed after every item it depends on.
+
+    Iterative depth-first search: a node is listed once all of its inputs are.
+    """
+    order = []
+    seen = set()
+    stack = [(root, False) for root in reversed(roots)]
+    while stack:
+        item, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(item)
+            continue
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        stack.append((item, True))
+        if isinstance(item, Function):
+            for parent in item._next:
+                if parent is not None and id(parent) not in seen:
+                    stack.append((parent, False))
+    return order
+
+
+def _call_backward(node: Function, grad, create_graph: bool) -> tuple:
+    if node._freed:
+        raise _freed_error(node)
+    node._graph_mode = create_graph
+    grads = type(node).backward(node, grad)
+    if not isinstance(grads, tuple):
+        grads = (grads,)
+    if len(grads) != len(node._next):
+        raise BackwardError(
+            f"{node.name()}.backward returned {len(grads)} gradient(s) but forward took "
+            f"{len(node._next)} positional input(s): return one per input (None for constants)"
+        )
+    return grads
+
+
+def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None):
+    """Propagate ``root_grads`` from ``roots`` to the leaves.
+
+    Without ``targets`` the gradients are accumulated into ``.grad`` (``backward()``). With
+    ``targets`` (ids of graph items) only the paths leading to them are walked and their
+    gradients are returned instead (``grad()``).
+    """
+    order = topological_order(roots)
+    grads = {}
+    for root, grad in zip(roots, root_grads):
+        previous = grads.get(id(root))
+        grads[id(root)] = grad if previous is None else previous + grad
+    needed = expand = None
+    if targets is not None:
+        needed, expand = _paths_to(order, targets)
+    captured = {}
+    claimed = set()
+    with set_grad_enabled(create_graph):
+        for item in reversed(order):
+            grad = grads.pop(id(item), None)
+            if grad is None:
+                continue
+            if targets is not None and id(item) in targets:
+                captured[id(item)] = grad
+            if not isinstance(item, Function):
+                if targets is None:
+                    item._accumulate_grad(grad, create_graph, claimed)
+                continue
+            if item._retained is not None and targets is None:
+                kept = item._retained()
+                if kept is not None:
+                    kept._accumulate_grad(grad, create_graph, claimed)
+            if expand is not None and id(item) not in expand:
+                continue
+            input_grads = _call_backward(item, grad, create_graph)
+            if not retain_graph:
+                item._release()
+            for parent, parent_grad in zip(item._next, input_grads):
+                if parent is None or parent_grad is None:
+                    continue
+                if needed is not None and id(parent) not in needed:
+                    continue
+                previous = grads.get(id(parent))
+                grads[id(parent)] = parent_grad if previous is None else previous + parent_grad
+    return captured, claimed
+
+
+def _paths_to(order: list, targets: set) -> tuple[set, set]:
+    """Items from which a target can be reached, and the nodes whose backward must run."""
+    needed = set()
+    expand = set()
+    for item in order:  # inputs come before the items that use them
+        leads_to_target = isinstance(item, Function) and any(
+            parent is not None and id(parent) in needed for parent in item._next)
+        if leads_to_target:
+            expand.add(id(item))
+        if leads_to_target or id(item) in targets:
+            needed.add(id(item))
+    return needed, expand
+
+
+def _as_list(values, what: str) -> list:
+    if isinstance(values, Variable):
+        return [values]
+    if isinstance(values, Sequence) and not isinstance(values, str):
+        return list(values)
+    raise TypeError(f"grad: {what} must be a Tensor/Scalar or a sequence of them, "
+                    f"got {type(values).__name__}")
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
+         create_graph: bool = False, allow_unused: bool = False) -> tuple:
+    """Gradients of ``outputs`` with respect to ``inputs``, returned rather than accumulated.
+
+    ``grad_outputs`` plays the role of ``backward``'s ``grad`` (one per output; None for a
+    single-element output). With ``create_graph=True`` the returned gradients are themselves
+    differentiable, which gives second derivatives::
+
+        (dx,) = grad(y, x, create_graph=True)
+        (d2x,) = grad(dx.sum(), x)
+
+    An input the outputs do not depend on raises, unless ``allow_unused=True`` (then None).
+    """
+    outputs = _as_list(outputs, "outputs")
+    inputs = _as_list(inputs, "inputs")
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    else:
+        grad_outputs = _as_list(grad_outputs, "grad_outputs") if not isinstance(
+            grad_outputs, (list, tuple)) else list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad: got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    for i, out in enumerate(outputs):
+        _check_requires_grad(out, "grad", f"outputs[{i}]")
+    for i, inp in enumerate(inputs):
+        _check_requires_grad(inp, "grad", f"inputs[{i}]")
+    if retain_graph is None:
+        retain_graph = create_graph
+    roots = [_item_of(out) for out in outputs]
+    root_grads = [out._root_grad(g, create_graph) for out, g in zip(outputs, grad_outputs)]
+    targets = {id(_item_of(inp)) for inp in inputs}
+    captured, claimed = _run(roots, root_grads, retain_graph, create_graph, targets)
+    results = []
+    for i, inp in enumerate(inputs):
+        g = captured.get(id(_item_of(inp)))
+        if g is None:
+            if not allow_unused:
+                raise BackwardError(
+                    f"grad: inputs[{i}] was not used to compute the outputs, so it has no "
+                    "gradient; pass allow_unused=True to get None for it instead"
+                )
+            results.append(None)
+        else:
+            results.append(inp._capture(g, create_graph, claimed))
+    return tuple(results)

@@ -1,0 +1,26 @@
+"""The library's exception types.
+
+Each also derives from the built-in exception a numpy or PyTorch user would catch for the same
+mistake (ValueError for shapes, TypeError for dtypes, RuntimeError for graph misuse), so existing
+``except`` clauses keep working.
+"""
+
+
+class AutogradError(Exception):
+    """Base class of every error this library raises on purpose."""
+
+
+class ShapeError(AutogradError, ValueError):
+    """An op was given shapes it cannot combine (the message names the op and the shapes)."""
+
+
+class DTypeError(AutogradError, TypeError):
+    """An op or a gradient was given a dtype it cannot use."""
+
+
+class BackwardError(AutogradError, RuntimeError):
+    """The graph cannot be differentiated as asked (freed buffers, missing grad, ...)."""
+
+
+class GradcheckError(AutogradError, AssertionError):
+    """Analytic and numerical gradients disagree; the message names the worst element."""

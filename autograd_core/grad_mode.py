@@ -1,0 +1,97 @@
+"""Whether ops record the graph: ``no_grad``, ``enable_grad`` and ``set_grad_enabled``.
+
+The mode is per thread, as in PyTorch: turning recording off in one thread never changes what
+another thread records. Each of the three works as a context manager and as a decorator.
+"""
+
+import functools
+import threading
+
+
+class _ThreadState(threading.local):
+    enabled = True  # class attribute: every new thread starts with recording on
+
+
+_state = _ThreadState()
+
+
+def is_grad_enabled() -> bool:
+    """True when ops in this thread record the graph for backward."""
+    return _state.enabled
+
+
+class set_grad_enabled:  # noqa: N801 - lower case to read like PyTorch's and like a function
+    """Turn recording on or off in this thread.
+
+    Called plainly it switches the mode at once (``set_grad_enabled(False)``); used with ``with``
+    or as a decorator it restores the previous mode afterwards::
+
+        with set_grad_enabled(False):
+            y = x * 2          # not recorded
+    """
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+        self.previous = _state.enabled
+        _state.enabled = self.mode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        _state.enabled = self.previous
+        return False
+
+    def __call__(self, func):
+        # As a decorator the switch in __init__ happened at decoration time: undo it, and switch
+        # on every call instead.
+        _state.enabled = self.previous
+        mode = self.mode
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return func(*args, **kwargs)
+
+        return wrapper
+
+
+class _FixedMode:
+    """Shared body of no_grad and enable_grad: a context manager and decorator for one mode."""
+
+    mode = True
+
+    def __enter__(self):
+        self.previous = _state.enabled
+        _state.enabled = self.mode
+        return self
+
+    def __exit__(self, *exc_info):
+        _state.enabled = self.previous
+        return False
+
+    def __call__(self, func):
+        mode = self.mode
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return func(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_FixedMode):  # noqa: N801
+    """Record nothing inside: for inference and for in-place parameter updates.
+
+    >>> with no_grad():
+    ...     y = x * 2            # y.requires_grad is False
+    """
+
+    mode = False
+
+
+class enable_grad(_FixedMode):  # noqa: N801
+    """Record inside, even within a ``no_grad`` block."""
+
+    mode = True

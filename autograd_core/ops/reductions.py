@@ -1,0 +1,145 @@
+"""Reductions over an axis (int or tuple) with ``keepdims``: sum, max, min, logsumexp primitives;
+mean and var composed from them."""
+
+import numpy as np
+
+from ..engine import Function, Variable
+from ..registry import composite, primitive
+from .broadcasting import keepdims_shape, normalize_axes
+from .elementwise import exp, where
+from .shape import broadcast_to
+
+
+def _reduction_setup(ctx, x, axis, op: str) -> tuple:
+    shape = np.shape(x)
+    axes = normalize_axes(axis, len(shape), op, shape)
+    ctx.in_shape = shape
+    ctx.axes = axes
+    ctx.keep_shape = keepdims_shape(shape, axes)
+    return axes
+
+
+@primitive("tensor")
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, x, axis=None, keepdims=False):
+        axes = _reduction_setup(ctx, x, axis, "sum")
+        return np.sum(x, axis=axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return broadcast_to(grad.reshape(ctx.keep_shape), ctx.in_shape)
+
+
+class _Extreme(Function):
+    """max/min over axes; tied extremes share the gradient equally (as PyTorch's amax/amin)."""
+
+    reduce = None  # np.max or np.min
+
+    @classmethod
+    def forward(cls, ctx, x, axis=None, keepdims=False):
+        axes = _reduction_setup(ctx, x, axis, cls.__name__.lower())
+        if np.size(x) == 0:
+            raise ValueError(f"{cls.__name__.lower()}: cannot reduce an empty tensor of shape "
+                             f"{np.shape(x)}: the result would have no defined value")
+        out = cls.reduce(x, axis=axes, keepdims=keepdims)
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, out = ctx.saved_tensors
+        is_extreme = x == out.reshape(ctx.keep_shape)
+        count = is_extreme.sum(axis=ctx.axes, keepdims=True).astype(grad.dtype)
+        return where(is_extreme, grad.reshape(ctx.keep_shape) / count, 0)
+
+
+@primitive("tensor")
+class Max(_Extreme):
+    reduce = staticmethod(np.max)
+
+
+@primitive("tensor")
+class Min(_Extreme):
+    reduce = staticmethod(np.min)
+
+
+def _logsumexp(x, axes):
+    shift = np.max(x, axis=axes, keepdims=True, initial=-np.inf)
+    # A row of -inf has max -inf; shifting by it would give nan, and the answer is just -inf.
+    shift = np.where(np.isfinite(shift), shift, 0)
+    with np.errstate(divide="ignore"):  # log(0) = -inf is the right answer for such a row
+        return np.log(np.sum(np.exp(x - shift), axis=axes, keepdims=True)) + shift
+
+
+@primitive("tensor")
+class LogSumExp(Function):
+    """log(sum(exp(x))) over axes, shifted by the max so large inputs do not overflow."""
+
+    @staticmethod
+    def forward(ctx, x, axis=None, keepdims=False):
+        axes = _reduction_setup(ctx, x, axis, "logsumexp")
+        out = _logsumexp(x, axes)
+        if not keepdims:
+            out = out.reshape(tuple(n for i, n in enumerate(ctx.in_shape) if i not in axes))
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, out = ctx.saved_tensors
+        out = out.reshape(ctx.keep_shape)
+        # softmax(x) = exp(x - out); a row that is all -inf gets gradient 0 instead of nan.
+        softmax = exp(x - where(out == -np.inf, 0, out))
+        return grad.reshape(ctx.keep_shape) * softmax
+
+
+# ---- public functions ---------------------------------------------------------------------------
+
+def sum(x, axis=None, keepdims: bool = False):  # noqa: A001
+    """Sum over ``axis`` (None: all axes; int or tuple)."""
+    if isinstance(x, Variable):
+        return Sum.apply(x, axis=axis, keepdims=keepdims)
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def max(x, axis=None, keepdims: bool = False):  # noqa: A001
+    """Largest element over ``axis``."""
+    if isinstance(x, Variable):
+        return Max.apply(x, axis=axis, keepdims=keepdims)
+    return np.max(x, axis=axis, keepdims=keepdims)
+
+
+def min(x, axis=None, keepdims: bool = False):  # noqa: A001
+    """Smallest element over ``axis``."""
+    if isinstance(x, Variable):
+        return Min.apply(x, axis=axis, keepdims=keepdims)
+    return np.min(x, axis=axis, keepdims=keepdims)
+
+
+def logsumexp(x, axis=None, keepdims: bool = False):
+    """log(sum(exp(x))) over ``axis``, stable for large inputs and for rows of -inf."""
+    if isinstance(x, Variable):
+        return LogSumExp.apply(x, axis=axis, keepdims=keepdims)
+    axes = normalize_axes(axis, np.ndim(x), "logsumexp", np.shape(x))
+    out = _logsumexp(np.asarray(x), axes)
+    return out if keepdims else np.squeeze(out, axis=axes)
+
+
+def _count(x, axis) -> int:
+    shape = np.shape(x)
+    axes = normalize_axes(axis, len(shape), "mean", shape)
+    return int(np.prod([shape[a] for a in axes], dtype=np.int64))
+
+
+@composite
+def mean(x, axis=None, keepdims: bool = False):
+    """Arithmetic mean over ``axis``."""
+    return sum(x, axis=axis, keepdims=keepdims) / _count(x, axis)
+
+
+@composite
+def var(x, axis=None, keepdims: bool = False, ddof: int = 0):
+    """Variance over ``axis``, dividing by ``n - ddof`` (numpy's default ddof=0)."""
+    deviation = x - mean(x, axis=axis, keepdims=True)
+    return sum(deviation * deviation, axis=axis, keepdims=keepdims) / (_count(x, axis) - ddof)

@@ -1,0 +1,416 @@
+"""Scalar: a single Python float that records its ops, micrograd-style, on the shared engine.
+
+>>> a, b = Scalar(2.0), Scalar(-3.0)
+>>> c = a * b + b ** 2
+>>> c.backward()
+>>> a.grad, b.grad
+(-3.0, -4.0)
+
+Unlike Tensor, a Scalar requires grad unless told otherwise (``Scalar(1.0, requires_grad=False)``),
+as every value does in micrograd. Its primitives below run ``math`` on floats forward; their
+backward rules are written with operators and this module's functions, so they run on floats
+(fast) or on Scalars when ``create_graph=True`` asks for a differentiable backward pass.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .engine import Function, Variable
+from .errors import DTypeError
+from .registry import primitive
+
+
+def _value(x) -> float:
+    return x.data if isinstance(x, Scalar) else x
+
+
+# ---- primitives ---------------------------------------------------------------------------------
+
+@primitive("scalar")
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad
+
+
+@primitive("scalar")
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a - b
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, -grad
+
+
+@primitive("scalar")
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        return grad * b, grad * a
+
+
+@primitive("scalar")
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        return grad / b, -grad * a / (b * b)
+
+
+@primitive("scalar")
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return -x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+@primitive("scalar")
+class Pow(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        out = math.pow(a, b)  # unlike **, never a complex number: a ValueError instead
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, out = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        grad_a = grad_b = None
+        if need_a:
+            grad_a = grad * 0.0 if _value(b) == 0 else grad * b * a ** (b - 1)
+        if need_b:
+            grad_b = grad * out * log(a) if _value(a) > 0 else grad * 0.0
+        return grad_a, grad_b
+
+
+@primitive("scalar")
+class Exp(Function):
+    @staticmethod
+    def forward(ctx, x):
+        out = math.exp(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out
+
+
+@primitive("scalar")
+class Log(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return math.log(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad / x
+
+
+@primitive("scalar")
+class Sqrt(Function):
+    @staticmethod
+    def forward(ctx, x):
+        out = math.sqrt(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad / (out * 2)
+
+
+@primitive("scalar")
+class Abs(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.sign = (x > 0) - (x < 0)  # 0 at 0, the subgradient PyTorch picks
+        return abs(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.sign
+
+
+@primitive("scalar")
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx, x):
+        out = math.tanh(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * (1 - out * out)
+
+
+@primitive("scalar")
+class Sigmoid(Function):
+    @staticmethod
+    def forward(ctx, x):
+        if x >= 0:
+            out = 1 / (1 + math.exp(-x))
+        else:
+            e = math.exp(x)  # exp of a negative number only: no overflow for large |x|
+            out = e / (1 + e)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out * (1 - out)
+
+
+@primitive("scalar")
+class Relu(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.active = x > 0  # the gradient at 0 is 0, as in PyTorch
+        return x if x > 0 else 0.0
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad if ctx.active else grad * 0.0
+
+
+@primitive("scalar")
+class LeakyRelu(Function):
+    @staticmethod
+    def forward(ctx, x, slope=0.01):
+        ctx.factor = 1.0 if x > 0 else slope
+        return x * ctx.factor
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.factor
+
+
+class _Extremum(Function):
+    """max/min of two Scalars; at a tie each gets half the gradient (as PyTorch)."""
+
+    larger = True
+
+    @classmethod
+    def forward(cls, ctx, a, b):
+        ctx.share = 0.5 if a == b else float((a > b) == cls.larger)  # a's share of the gradient
+        return max(a, b) if cls.larger else min(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.share, grad * (1.0 - ctx.share)
+
+
+@primitive("scalar")
+class Maximum(_Extremum):
+    larger = True
+
+
+@primitive("scalar")
+class Minimum(_Extremum):
+    larger = False
+
+
+def log(x):
+    """Natural log of a Scalar (recorded) or a float."""
+    return Log.apply(x) if isinstance(x, Scalar) else math.log(x)
+
+
+# ---- the Scalar class ---------------------------------------------------------------------------
+
+class Scalar(Variable):
+    """One float that records the ops applied to it (requires grad by default, as micrograd)."""
+
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad: bool = True, name: str | None = None):
+        if isinstance(data, Variable):
+            data = data.data
+        try:
+            self.data = float(data)
+        except (TypeError, ValueError):
+            raise DTypeError(f"Scalar: expected a real number, got {type(data).__name__} "
+                             f"{data!r:.80}") from None
+        self.grad = None
+        self._grad_fn = None
+        self._requires_grad = bool(requires_grad)
+        self.name = name
+
+    # ---- engine hooks ---------------------------------------------------------------------------
+    @classmethod
+    def _from_op(cls, data, node):
+        scalar = Scalar.__new__(Scalar)
+        scalar.data = data
+        scalar.grad = None
+        scalar._grad_fn = node
+        scalar._requires_grad = node is not None
+        scalar.name = None
+        return scalar
+
+    @staticmethod
+    def _run_forward(function, ctx, raw, kwargs):
+        try:
+            return function.forward(ctx, *raw, **kwargs)
+        except (ArithmeticError, ValueError) as error:
+            raise type(error)(f"{function.name()}: {error} (inputs: {raw})") from None
+
+    def _root_grad(self, grad, create_graph: bool):
+        if grad is None:
+            grad = 1.0
+        elif isinstance(grad, Scalar):
+            if create_graph:
+                return grad
+            grad = grad.data
+        elif not isinstance(grad, (int, float)) or isinstance(grad, bool):
+            raise DTypeError(f"backward: grad for a Scalar must be a number or Scalar, "
+                             f"got {type(grad).__name__}")
+        return Scalar._from_op(float(grad), None) if create_graph else float(grad)
+
+    def _capture(self, grad, create_graph: bool, claimed: set):
+        if create_graph:
+            return grad if isinstance(grad, Scalar) else Scalar._from_op(float(grad), None)
+        return float(_value(grad))
+
+    def _accumulate_grad(self, grad, create_graph: bool, claimed: set) -> None:
+        grad = self._capture(grad, create_graph, claimed)
+        self.grad = grad if self.grad is None else self.grad + grad
+
+    # ---- conversions ----------------------------------------------------------------------------
+    def item(self) -> float:
+        return self.data
+
+    def __float__(self) -> float:
+        return self.data
+
+    def detach(self) -> Scalar:
+        """A new leaf with the same value that does not require grad."""
+        return Scalar(self.data, requires_grad=False)
+
+    def __repr__(self) -> str:
+        grad = self.grad.data if isinstance(self.grad, Scalar) else self.grad
+        return f"Scalar(data={self.data!r}, grad={grad!r})"
+
+    # ---- operators (Python numbers on either side are constants) --------------------------------
+    def __add__(self, other):
+        return Add.apply(self, _operand(other, "+"))
+
+    def __radd__(self, other):
+        return Add.apply(_operand(other, "+"), self)
+
+    def __sub__(self, other):
+        return Sub.apply(self, _operand(other, "-"))
+
+    def __rsub__(self, other):
+        return Sub.apply(_operand(other, "-"), self)
+
+    def __mul__(self, other):
+        return Mul.apply(self, _operand(other, "*"))
+
+    def __rmul__(self, other):
+        return Mul.apply(_operand(other, "*"), self)
+
+    def __truediv__(self, other):
+        return Div.apply(self, _operand(other, "/"))
+
+    def __rtruediv__(self, other):
+        return Div.apply(_operand(other, "/"), self)
+
+    def __pow__(self, other):
+        return Pow.apply(self, _operand(other, "**"))
+
+    def __rpow__(self, other):
+        return Pow.apply(_operand(other, "**"), self)
+
+    def __neg__(self):
+        return Neg.apply(self)
+
+    def __abs__(self):
+        return Abs.apply(self)
+
+    # Comparisons compare values and return plain bools (Scalars stay hashable by identity).
+    def __lt__(self, other):
+        return self.data < _value(other)
+
+    def __le__(self, other):
+        return self.data <= _value(other)
+
+    def __gt__(self, other):
+        return self.data > _value(other)
+
+    def __ge__(self, other):
+        return self.data >= _value(other)
+
+    # ---- functions ------------------------------------------------------------------------------
+    def exp(self):
+        return Exp.apply(self)
+
+    def log(self):
+        return Log.apply(self)
+
+    def sqrt(self):
+        return Sqrt.apply(self)
+
+    def abs(self):
+        return Abs.apply(self)
+
+    def tanh(self):
+        return Tanh.apply(self)
+
+    def sigmoid(self):
+        return Sigmoid.apply(self)
+
+    def relu(self):
+        return Relu.apply(self)
+
+    def leaky_relu(self, slope: float = 0.01):
+        return LeakyRelu.apply(self, slope=slope)
+
+    def maximum(self, other):
+        return Maximum.apply(self, _operand(other, "maximum"))
+
+    def minimum(self, other):
+        return Minimum.apply(self, _operand(other, "minimum"))
+
+
+Scalar._family = Scalar
+
+
+def _operand(other, op: str):
+    """A Scalar, or a Python number used as a constant."""
+    if isinstance(other, Scalar) or (isinstance(other, (int, float)) and not isinstance(other, bool)):
+        return other
+    if isinstance(other, Variable):
+        raise TypeError(f"Scalar {op}: cannot combine a Scalar with a {type(other).__name__}; "
+                        "use Tensor for arrays")
+    raise TypeError(f"Scalar {op}: expected a Scalar or a Python number, got "
+                    f"{type(other).__name__}")
+

@@ -1,0 +1,431 @@
+"""Tensor: a numpy array that records the ops applied to it, for reverse-mode differentiation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import ops
+from .engine import Variable
+from .errors import BackwardError, DTypeError, ShapeError
+from .grad_mode import is_grad_enabled
+
+
+def _to_array(data, dtype) -> np.ndarray:
+    """Copy ``data`` into a new array. Python floats become float32, as in PyTorch."""
+    if isinstance(data, Variable):
+        data = data.data
+    if isinstance(data, (np.ndarray, np.generic)):
+        return np.array(data, dtype=dtype)
+    array = np.array(data, dtype=dtype)
+    if array.dtype == object:
+        raise DTypeError(f"Tensor: cannot make a numeric tensor from {type(data).__name__} "
+                         f"{data!r:.80}: expected numbers or (nested) sequences of numbers")
+    if dtype is None and array.dtype == np.float64:
+        array = array.astype(np.float32)
+    return array
+
+
+def _is_float(dtype) -> bool:
+    return np.issubdtype(dtype, np.floating)
+
+
+def _claim(grad: np.ndarray, claimed: set) -> np.ndarray:
+    """Return ``grad`` for keeping in a ``.grad``, copying it only if it shares memory with a
+    gradient already handed out in this backward pass (``x + x``-style fan-out passes one
+    array to several inputs) or cannot be written (broadcast views)."""
+    owner = grad if grad.base is None else grad.base
+    if not grad.flags.writeable or id(owner) in claimed:
+        return grad.copy()
+    claimed.add(id(owner))
+    return grad
+
+
+class Tensor(Variable):
+    """An n-dimensional array of numbers that can carry gradients.
+
+    >>> x = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> y = (x * x).sum()
+    >>> y.backward()
+    >>> x.grad
+    Tensor([2., 4., 6.], dtype=float32)
+
+    ``data`` is copied into a new numpy array: a list of Python floats becomes float32, a numpy
+    array keeps its dtype, Python ints become int64 (only floating tensors can require grad).
+    """
+
+    __slots__ = ()
+    __array_ufunc__ = None  # `array + tensor` must call Tensor.__radd__, not loop over elements
+    __hash__ = Variable.__hash__  # == is elementwise, yet tensors stay usable as dict keys
+
+    def __init__(self, data, dtype=None, requires_grad: bool = False, name: str | None = None):
+        self.data = _to_array(data, dtype)
+        self.grad = None
+        self._grad_fn = None
+        self._requires_grad = False
+        self.name = name
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # ---- engine hooks ---------------------------------------------------------------------------
+    @classmethod
+    def _from_op(cls, data, node):
+        tensor = Tensor.__new__(Tensor)
+        tensor.data = data if type(data) is np.ndarray else np.asarray(data)
+        tensor.grad = None
+        tensor._grad_fn = node
+        tensor._requires_grad = node is not None
+        tensor.name = None
+        return tensor
+
+    @staticmethod
+    def _run_forward(function, ctx, raw, kwargs):
+        try:
+            return function.forward(ctx, *raw, **kwargs)
+        except ShapeError:
+            raise
+        except ValueError as error:
+            shapes = ", ".join(str(np.shape(r)) for r in raw)
+            raise ShapeError(f"{function.name()}: {error} (input shapes: {shapes})") from None
+
+    def _check_can_require_grad(self, where: str) -> None:
+        if not _is_float(self.data.dtype):
+            raise DTypeError(
+                f"{where}: only floating-point tensors can require gradients, but this tensor has "
+                f"dtype {self.data.dtype}; convert it first, e.g. Tensor(data, dtype='float32')"
+            )
+
+    def _root_grad(self, grad, create_graph: bool):
+        shape = self.data.shape
+        if grad is None:
+            if self.data.size != 1:
+                raise BackwardError(
+                    f"backward: grad can only be left out for a tensor with one element, but "
+                    f"this one has shape {shape}. Pass grad=<array of shape {shape}> (the gradient "
+                    f"of your loss with respect to this tensor), or reduce first: t.sum().backward()"
+                )
+            raw = np.ones_like(self.data)
+        else:
+            given = grad.data if isinstance(grad, Variable) else np.asarray(grad)
+            if not _is_float(given.dtype):
+                raise DTypeError(f"backward: grad must be floating-point, got dtype {given.dtype}")
+            if given.shape != shape:
+                raise ShapeError(f"backward: grad has shape {given.shape} but the tensor has shape "
+                                 f"{shape}; they must be equal")
+            if create_graph and isinstance(grad, Tensor):
+                return grad
+            raw = np.array(given, dtype=self.data.dtype)  # a copy: the caller keeps their array
+        return Tensor._from_op(raw, None) if create_graph else raw
+
+    def _fit_grad(self, grad):
+        """A gradient with this tensor's shape checked and its dtype matched."""
+        if grad.shape != self.data.shape:
+            raise ShapeError(f"backward: a gradient of shape {grad.shape} reached a tensor of "
+                             f"shape {self.data.shape} (a custom Function's backward returned a "
+                             f"wrongly shaped gradient?)")
+        return grad if grad.dtype == self.data.dtype else grad.astype(self.data.dtype)
+
+    def _capture(self, grad, create_graph: bool, claimed: set):
+        if create_graph:
+            if not isinstance(grad, Tensor):
+                grad = Tensor._from_op(np.asarray(grad), None)
+            return self._fit_grad(grad)
+        raw = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
+        return Tensor._from_op(_claim(self._fit_grad(raw), claimed), None)
+
+    def _accumulate_grad(self, grad, create_graph: bool, claimed: set) -> None:
+        current = self.grad
+        if current is None:
+            self.grad = self._capture(grad, create_graph, claimed)
+        elif not create_graph and current._grad_fn is None and current.data.flags.writeable \
+                and current.data.dtype == self.data.dtype:
+            raw = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
+            current.data += self._fit_grad(raw)  # in place: no new buffer per accumulation
+        else:
+            self.grad = current + self._capture(grad, create_graph, claimed)
+
+    # ---- array-like properties ------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 - numpy's name
+        """The tensor with its axes reversed."""
+        return ops.transpose(self)
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def numpy(self) -> np.ndarray:
+        """The underlying numpy array (shared, not copied)."""
+        return self.data
+
+    def __array__(self, dtype=None, copy=None):
+        if copy:
+            return np.array(self.data, dtype=dtype)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    def item(self):
+        """The single element as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item: only a tensor with one element can be converted to a Python "
+                             f"number, this one has shape {self.data.shape}")
+        return self.data.item()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.data.shape} is "
+                             "ambiguous; use .any() or .all()")
+        return bool(self.data.item())
+
+    def any(self) -> bool:
+        return bool(self.data.any())
+
+    def all(self) -> bool:
+        return bool(self.data.all())
+
+    def detach(self) -> Tensor:
+        """A new leaf sharing this tensor's data, cut from the graph."""
+        return Tensor._from_op(self.data, None)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="Tensor(")
+        extras = []
+        if self.data.dtype != np.float32 or self.data.size == 0:
+            extras.append(f"dtype={self.data.dtype}")
+        if self._grad_fn is not None:
+            extras.append(f"grad_fn={self._grad_fn!r}")
+        elif self._requires_grad:
+            extras.append("requires_grad=True")
+        if self.name:
+            extras.append(f"name={self.name!r}")
+        return "Tensor(" + ", ".join([body] + extras) + ")"
+
+    # ---- in-place assignment --------------------------------------------------------------------
+    def __setitem__(self, index, value) -> None:
+        if self._requires_grad and is_grad_enabled():
+            raise BackwardError(
+                "setitem: in-place assignment to a tensor that requires grad is not recorded; "
+                "build a new tensor with where()/concatenate(), or assign under no_grad()"
+            )
+        if isinstance(value, Variable):
+            value = value.data
+        self.data[ops.shape._raw_index(index)] = value
+
+    # ---- operators ------------------------------------------------------------------------------
+    def __add__(self, other):
+        return ops.add(self, other)
+
+    def __radd__(self, other):
+        return ops.add(other, self)
+
+    def __sub__(self, other):
+        return ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return ops.sub(other, self)
+
+    def __mul__(self, other):
+        return ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return ops.div(other, self)
+
+    def __pow__(self, other):
+        return ops.pow(self, other)
+
+    def __rpow__(self, other):
+        return ops.pow(other, self)
+
+    def __matmul__(self, other):
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return ops.matmul(other, self)
+
+    def __neg__(self):
+        return ops.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return ops.abs(self)
+
+    def __getitem__(self, index):
+        return ops.getitem(self, index)
+
+    # Comparisons and logic give bool tensors, which are never differentiated.
+    def _compare(self, other, compare):
+        other = other.data if isinstance(other, Variable) else other
+        return Tensor._from_op(compare(self.data, other), None)
+
+    def __lt__(self, other):
+        return self._compare(other, np.less)
+
+    def __le__(self, other):
+        return self._compare(other, np.less_equal)
+
+    def __gt__(self, other):
+        return self._compare(other, np.greater)
+
+    def __ge__(self, other):
+        return self._compare(other, np.greater_equal)
+
+    def __eq__(self, other):
+        return self._compare(other, np.equal)
+
+    def __ne__(self, other):
+        return self._compare(other, np.not_equal)
+
+    def __and__(self, other):
+        return self._compare(other, np.logical_and)
+
+    def __or__(self, other):
+        return self._compare(other, np.logical_or)
+
+    def __invert__(self):
+        return Tensor._from_op(np.logical_not(self.data), None)
+
+    # ---- methods mirroring numpy's (and so usable in backward rules on arrays or tensors) --------
+    def exp(self):
+        return ops.exp(self)
+
+    def log(self):
+        return ops.log(self)
+
+    def sqrt(self):
+        return ops.sqrt(self)
+
+    def abs(self):
+        return ops.abs(self)
+
+    def tanh(self):
+        return ops.tanh(self)
+
+    def sigmoid(self):
+        return ops.sigmoid(self)
+
+    def relu(self):
+        return ops.relu(self)
+
+    def leaky_relu(self, slope: float = 0.01):
+        return ops.leaky_relu(self, slope)
+
+    def clip(self, low=None, high=None):
+        return ops.clip(self, low, high)
+
+    def sum(self, axis=None, keepdims: bool = False):
+        return ops.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims: bool = False):
+        return ops.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims: bool = False):
+        return ops.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims: bool = False):
+        return ops.min(self, axis=axis, keepdims=keepdims)
+
+    def logsumexp(self, axis=None, keepdims: bool = False):
+        return ops.logsumexp(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis=None, keepdims: bool = False, ddof: int = 0):
+        return ops.var(self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def reshape(self, *shape):
+        return ops.reshape(self, *shape)
+
+    def flatten(self):
+        return ops.reshape(self, -1)
+
+    def transpose(self, *axes):
+        """Permute axes: ``t.transpose(1, 0, 2)`` or ``t.transpose((1, 0, 2))``; none reverses."""
+        if len(axes) == 1 and (axes[0] is None or not isinstance(axes[0], (int, np.integer))):
+            axes = axes[0]
+        return ops.transpose(self, axes or None)
+
+    def permute(self, *dims):
+        """PyTorch's name for transpose with explicit axes."""
+        return self.transpose(*dims)
+
+    def swapaxes(self, axis1: int, axis2: int):
+        return ops.swapaxes(self, axis1, axis2)
+
+    def broadcast_to(self, shape):
+        return ops.broadcast_to(self, shape)
+
+    def squeeze(self, axis=None):
+        return ops.squeeze(self, axis)
+
+    def unsqueeze(self, axis: int):
+        return ops.unsqueeze(self, axis)
+
+    def astype(self, dtype):
+        return ops.astype(self, dtype)
+
+
+Tensor._family = Tensor
+
+
+# ---- creating tensors ---------------------------------------------------------------------------
+
+def tensor(data, dtype=None, requires_grad: bool = False, name: str | None = None) -> Tensor:
+    """``Tensor(...)`` spelled as PyTorch's ``torch.tensor``."""
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad, name=name)
+
+
+def _filled(shape, fill, dtype, requires_grad) -> Tensor:
+    return Tensor(np.full(shape, fill, dtype=dtype or np.float32), requires_grad=requires_grad)
+
+
+def zeros(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros (float32 unless ``dtype`` says otherwise)."""
+    return _filled(ops.shape._shape_arg(shape), 0, dtype, requires_grad)
+
+
+def ones(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones (float32 unless ``dtype`` says otherwise)."""
+    return _filled(ops.shape._shape_arg(shape), 1, dtype, requires_grad)
+
+
+def full(shape, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ``shape`` filled with ``fill_value``."""
+    return _filled(shape, fill_value, dtype, requires_grad)
+
+
+def zeros_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
+    return _filled(np.shape(t), 0, dtype or np.asarray(t).dtype, requires_grad)
+
+
+def ones_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
+    return _filled(np.shape(t), 1, dtype or np.asarray(t).dtype, requires_grad)
