@@ -45,6 +45,11 @@ class Variable:
     def _check_can_require_grad(self, where: str) -> None:
         """Raise if this value's dtype cannot carry gradients."""
 
+    @staticmethod
+    def _can_carry_grad(raw) -> bool:
+        """Whether an op's raw result can be differentiated (integer and bool results cannot)."""
+        return True
+
     def _root_grad(self, grad, create_graph: bool):
         """Validate the ``grad`` given to backward() and return it as the engine wants it."""
         raise NotImplementedError
@@ -187,6 +192,12 @@ class Function:
                 raw.append(arg.data)
                 if family is None:
                     family = arg._family
+                elif arg._family is not family:
+                    raise TypeError(
+                        f"{cls.name()}: cannot combine a {family.__name__} with a "
+                        f"{arg._family.__name__}; convert one of them (Tensor(s.data) or "
+                        "t.item()) so that all inputs are of one kind"
+                    )
                 requires_grad = requires_grad or arg._requires_grad
             else:
                 raw.append(arg)
@@ -195,7 +206,7 @@ class Function:
         ctx = cls.__new__(cls)
         ctx._saved = ()
         out = family._run_forward(cls, ctx, raw, kwargs)
-        if not (requires_grad and is_grad_enabled()):
+        if not (requires_grad and is_grad_enabled() and family._can_carry_grad(out)):
             return family._from_op(out, None)
         ctx._record(args, raw, out, family)
         return family._from_op(out, ctx)
@@ -209,9 +220,19 @@ class Function:
         self._freed = False
         self._out_data = None
         if self._saved:
-            self._saved = tuple(self._resolve_saved(value, args, raw, out) for value in self._saved)
+            self._saved = tuple(self._resolve_saved(position, value, args, raw, out)
+                                for position, value in enumerate(self._saved))
 
-    def _resolve_saved(self, value, args, raw, out):
+    def _resolve_saved(self, position: int, value, args, raw, out):
+        """What a saved raw value stands for: an input Variable, the output, or a constant.
+
+        Saved values are recognised by identity. Inputs are usually saved in argument order, so
+        the argument at the same position is asked first: that keeps ``t * t.data`` correct,
+        where the constant is the very array that is ``t``'s data but must stay a constant.
+        """
+        if position < len(args) and value is raw[position]:
+            arg = args[position]
+            return arg if isinstance(arg, Variable) else value
         for arg, data in zip(args, raw):
             if value is data and isinstance(arg, Variable):
                 return arg
@@ -239,7 +260,8 @@ def _item_of(value: Variable):
 
 def _check_requires_grad(value, where: str, what: str) -> None:
     if not isinstance(value, Variable):
-        raise TypeError(f"{where}: expected a Tensor or Scalar for {what}, got {type(value).__name__}")
+        raise TypeError(f"{where}: expected a Tensor or Scalar for {what}, "
+                        f"got {type(value).__name__}")
     if not value._requires_grad:
         raise BackwardError(
             f"{where}: {what} does not require grad, so there is no graph to differentiate: "
@@ -382,9 +404,10 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
     inputs = _as_list(inputs, "inputs")
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
-    else:
-        grad_outputs = _as_list(grad_outputs, "grad_outputs") if not isinstance(
-            grad_outputs, (list, tuple)) else list(grad_outputs)
+    elif isinstance(grad_outputs, (list, tuple)):
+        grad_outputs = list(grad_outputs)
+    else:  # one Tensor, array or number, for a single output
+        grad_outputs = [grad_outputs]
     if len(grad_outputs) != len(outputs):
         raise ValueError(f"grad: got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
     for i, out in enumerate(outputs):

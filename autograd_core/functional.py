@@ -30,7 +30,7 @@ def jacobian(f, x) -> Tensor:
     for index in np.ndindex(*y.shape):
         seed = np.zeros(y.shape, dtype=y.dtype)
         seed[index] = 1
-        (row,) = grad(y, x, grad_outputs=seed, retain_graph=True, allow_unused=True)
+        (row,) = grad(y, x, grad_outputs=[seed], retain_graph=True, allow_unused=True)
         if row is not None:
             result[index] = row.data
     return Tensor(result)
@@ -45,6 +45,7 @@ def hvp(f, x, v) -> tuple[Tensor, Tensor]:
     array([ 6., 12.], dtype=float32)
     """
     x = _fresh_leaf(x)
+    v = v.data if isinstance(v, Tensor) else np.asarray(v, dtype=x.dtype)
     v_shape = np.shape(v)
     if v_shape != x.shape:
         raise ShapeError(f"hvp: v has shape {v_shape} but x has shape {x.shape}; they must match")
@@ -56,5 +57,5 @@ def hvp(f, x, v) -> tuple[Tensor, Tensor]:
     (g,) = grad(y, x, create_graph=True)
     if not g.requires_grad:  # the gradient does not depend on x: the Hessian is 0
         return y.detach(), Tensor(np.zeros(x.shape, dtype=x.dtype))
-    (hv,) = grad(g, x, grad_outputs=v, allow_unused=True)
+    (hv,) = grad(g, x, grad_outputs=[v], allow_unused=True)
     return y.detach(), hv if hv is not None else Tensor(np.zeros(x.shape, dtype=x.dtype))

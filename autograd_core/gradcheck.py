@@ -161,6 +161,9 @@ def gradgradcheck(fn: Callable, inputs, grad_outputs: Sequence | None = None, ep
             for o in outputs
         ]
     vs = tuple(_float64_copy(v) for v in _as_tuple(grad_outputs))
+    if len(vs) != len(outputs):
+        raise ValueError(f"gradgradcheck: got {len(vs)} grad_outputs for {len(outputs)} "
+                         "outputs of fn; pass one per output")
     n = len(args)
 
     def first_derivatives(*all_args):

@@ -100,7 +100,10 @@ class Pow(Function):
         need_a, need_b = ctx.needs_input_grad
         grad_a = grad_b = None
         if need_a:
-            grad_a = grad * 0.0 if _value(b) == 0 else grad * b * a ** (b - 1)
+            # A constant exponent 0 gives derivative 0, also at a == 0 where a ** -1 is undefined.
+            # An exponent that is a Scalar keeps the general rule: it is differentiated again.
+            constant_zero = not isinstance(b, Scalar) and b == 0
+            grad_a = grad * 0.0 if constant_zero else grad * b * a ** (b - 1)
         if need_b:
             grad_b = grad * out * log(a) if _value(a) > 0 else grad * 0.0
         return grad_a, grad_b
@@ -223,7 +226,7 @@ class _Extremum(Function):
     @classmethod
     def forward(cls, ctx, a, b):
         ctx.share = 0.5 if a == b else float((a > b) == cls.larger)  # a's share of the gradient
-        return max(a, b) if cls.larger else min(a, b)
+        return float(max(a, b) if cls.larger else min(a, b))  # max(2.5, 3) would be the int 3
 
     @staticmethod
     def backward(ctx, grad):
@@ -406,7 +409,8 @@ Scalar._family = Scalar
 
 def _operand(other, op: str):
     """A Scalar, or a Python number used as a constant."""
-    if isinstance(other, Scalar) or (isinstance(other, (int, float)) and not isinstance(other, bool)):
+    is_number = isinstance(other, (int, float)) and not isinstance(other, bool)
+    if is_number or isinstance(other, Scalar):
         return other
     if isinstance(other, Variable):
         raise TypeError(f"Scalar {op}: cannot combine a Scalar with a {type(other).__name__}; "

@@ -7,7 +7,7 @@ import numpy as np
 from . import ops
 from .engine import Variable
 from .errors import BackwardError, DTypeError, ShapeError
-from .grad_mode import is_grad_enabled
+from .grad_mode import is_grad_enabled, set_grad_enabled
 
 
 def _to_array(data, dtype) -> np.ndarray:
@@ -29,15 +29,15 @@ def _is_float(dtype) -> bool:
     return np.issubdtype(dtype, np.floating)
 
 
-def _claim(grad: np.ndarray, claimed: set) -> np.ndarray:
-    """Return ``grad`` for keeping in a ``.grad``, copying it only if it shares memory with a
-    gradient already handed out in this backward pass (``x + x``-style fan-out passes one
-    array to several inputs) or cannot be written (broadcast views)."""
+def _must_copy(grad: np.ndarray, claimed: set) -> bool:
+    """Whether a gradient must be copied before it is kept in a ``.grad``: it shares memory with
+    a gradient already handed out in this backward pass (``x + z`` passes one array to both
+    inputs) or cannot be written (broadcast views). Otherwise its memory is claimed."""
     owner = grad if grad.base is None else grad.base
     if not grad.flags.writeable or id(owner) in claimed:
-        return grad.copy()
+        return True
     claimed.add(id(owner))
-    return grad
+    return False
 
 
 class Tensor(Variable):
@@ -87,6 +87,11 @@ class Tensor(Variable):
             shapes = ", ".join(str(np.shape(r)) for r in raw)
             raise ShapeError(f"{function.name()}: {error} (input shapes: {shapes})") from None
 
+    @staticmethod
+    def _can_carry_grad(raw) -> bool:
+        dtype = raw.dtype if isinstance(raw, (np.ndarray, np.generic)) else np.asarray(raw).dtype
+        return dtype.kind == "f"
+
     def _check_can_require_grad(self, where: str) -> None:
         if not _is_float(self.data.dtype):
             raise DTypeError(
@@ -100,8 +105,9 @@ class Tensor(Variable):
             if self.data.size != 1:
                 raise BackwardError(
                     f"backward: grad can only be left out for a tensor with one element, but "
-                    f"this one has shape {shape}. Pass grad=<array of shape {shape}> (the gradient "
-                    f"of your loss with respect to this tensor), or reduce first: t.sum().backward()"
+                    f"this one has shape {shape}. Pass grad=<array of shape {shape}> (the "
+                    f"gradient of your loss with respect to this tensor), or reduce first: "
+                    f"t.sum().backward()"
                 )
             raw = np.ones_like(self.data)
         else:
@@ -112,7 +118,8 @@ class Tensor(Variable):
                 raise ShapeError(f"backward: grad has shape {given.shape} but the tensor has shape "
                                  f"{shape}; they must be equal")
             if create_graph and isinstance(grad, Tensor):
-                return grad
+                with set_grad_enabled(True):
+                    return ops.clone(grad)  # the caller keeps their tensor; the graph goes on
             raw = np.array(given, dtype=self.data.dtype)  # a copy: the caller keeps their array
         return Tensor._from_op(raw, None) if create_graph else raw
 
@@ -126,11 +133,18 @@ class Tensor(Variable):
 
     def _capture(self, grad, create_graph: bool, claimed: set):
         if create_graph:
+            # One gradient Tensor can reach several leaves (x + z): each gets its own copy, still
+            # in the graph, so that changing x.grad never changes z.grad.
             if not isinstance(grad, Tensor):
                 grad = Tensor._from_op(np.asarray(grad), None)
-            return self._fit_grad(grad)
-        raw = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
-        return Tensor._from_op(_claim(self._fit_grad(raw), claimed), None)
+            grad = self._fit_grad(grad)
+            if _must_copy(grad.data, claimed):
+                with set_grad_enabled(True):
+                    grad = ops.clone(grad)
+                claimed.add(id(grad.data))
+            return grad
+        raw = self._fit_grad(grad.data if isinstance(grad, Tensor) else np.asarray(grad))
+        return Tensor._from_op(raw.copy() if _must_copy(raw, claimed) else raw, None)
 
     def _accumulate_grad(self, grad, create_graph: bool, claimed: set) -> None:
         current = self.grad
@@ -224,16 +238,46 @@ class Tensor(Variable):
             extras.append(f"name={self.name!r}")
         return "Tensor(" + ", ".join([body] + extras) + ")"
 
-    # ---- in-place assignment --------------------------------------------------------------------
-    def __setitem__(self, index, value) -> None:
+    # ---- in place: t[i] = v, t += v, t -= v, t *= v, t /= v ------------------------------------
+    # These change self.data itself and are not recorded, so on a tensor that requires grad they
+    # are allowed only under no_grad() (parameter updates), as in PyTorch.
+    def _check_inplace(self, op: str) -> None:
         if self._requires_grad and is_grad_enabled():
             raise BackwardError(
-                "setitem: in-place assignment to a tensor that requires grad is not recorded; "
-                "build a new tensor with where()/concatenate(), or assign under no_grad()"
+                f"{op}: in-place change of a tensor that requires grad is not recorded, so it "
+                "would make gradients wrong; do it under no_grad() (e.g. a parameter update), "
+                "or build a new tensor (t = t + v, where(), concatenate())"
             )
+
+    def __setitem__(self, index, value) -> None:
+        self._check_inplace("setitem")
         if isinstance(value, Variable):
             value = value.data
         self.data[ops.shape._raw_index(index)] = value
+
+    def _inplace(self, ufunc, other, op: str):
+        self._check_inplace(op)
+        if isinstance(other, Variable):
+            other = other.data
+        try:
+            ufunc(self.data, other, out=self.data, casting="same_kind")
+        except ValueError as error:
+            raise ShapeError(f"{op}: {error} (tensor shape {self.data.shape}, "
+                             f"operand shape {np.shape(other)}; an in-place result must keep "
+                             "the tensor's shape)") from None
+        return self
+
+    def __iadd__(self, other):
+        return self._inplace(np.add, other, "+=")
+
+    def __isub__(self, other):
+        return self._inplace(np.subtract, other, "-=")
+
+    def __imul__(self, other):
+        return self._inplace(np.multiply, other, "*=")
+
+    def __itruediv__(self, other):
+        return self._inplace(np.true_divide, other, "/=")
 
     # ---- operators ------------------------------------------------------------------------------
     def __add__(self, other):
@@ -389,6 +433,10 @@ class Tensor(Variable):
 
     def unsqueeze(self, axis: int):
         return ops.unsqueeze(self, axis)
+
+    def clone(self):
+        """A copy in new memory that stays in the graph (gradients flow back to self)."""
+        return ops.clone(self)
 
     def astype(self, dtype):
         return ops.astype(self, dtype)

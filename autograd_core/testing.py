@@ -43,22 +43,50 @@ def shapes(min_dims: int = 0, max_dims: int = 3, min_side: int = 1,
                             max_side=max_side)
 
 
+def _inward(bound: float, dtype, direction: float) -> float:
+    """``bound`` rounded to ``dtype``, moved towards ``direction`` if rounding left the range."""
+    rounded = dtype.type(bound)
+    if (float(rounded) - bound) * (direction - bound) < 0:
+        rounded = np.nextafter(rounded, dtype.type(direction))
+    return float(rounded)
+
+
 def _elements(bounds, avoid, margin, dtype) -> st.SearchStrategy[float]:
-    low, high = bounds
+    dtype = np.dtype(dtype)
+    low = _inward(bounds[0], dtype, np.inf)
+    high = _inward(bounds[1], dtype, -np.inf)
     values = st.floats(low, high, allow_nan=False, allow_infinity=False,
-                       width=np.dtype(dtype).itemsize * 8)
+                       width=dtype.itemsize * 8)
     if not avoid:
         return values
 
+    def far_enough(x: float) -> bool:
+        return all(abs(x - point) >= margin for point in avoid)
+
+    def edge(x: float, direction: float) -> float:
+        # The first value of ``dtype`` from x towards ``direction`` that is far from every point.
+        x = dtype.type(x)
+        while not far_enough(float(x)):
+            x = np.nextafter(x, dtype.type(direction))
+        return float(x)
+
+    # Points closer than 2 * margin share one forbidden zone; a value inside a zone moves to its
+    # nearer edge, so every drawn value stays valid without hypothesis having to reject examples.
+    zones = []
+    for point in sorted(avoid):
+        if zones and point - margin <= zones[-1][1]:
+            zones[-1][1] = point + margin
+        else:
+            zones.append([point - margin, point + margin])
+    zones = [(edge(lo, -np.inf), edge(hi, np.inf)) for lo, hi in zones]
+
     def push_away(x: float) -> float:
-        # Move a value that lands within ``margin`` of a point to that point +- margin, so every
-        # drawn value stays valid without hypothesis having to reject examples.
-        for point in avoid:
-            if abs(x - point) < margin:
-                return point + margin if x >= point else point - margin
+        for lo, hi in zones:
+            if lo < x < hi:
+                return lo if x - lo < hi - x else hi
         return x
 
-    return values.map(push_away).filter(lambda x: low <= x <= high)
+    return values.map(push_away).filter(lambda x: low <= x <= high and far_enough(x))
 
 
 def tensors(shape=None, dtype=np.float64, elements=(-10.0, 10.0), requires_grad: bool = True,

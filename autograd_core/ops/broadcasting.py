@@ -1,5 +1,7 @@
 """Undoing broadcasting in the backward pass: the one helper every multi-input op uses."""
 
+from ..errors import ShapeError
+
 
 def sum_to(grad, shape: tuple):
     """Sum ``grad`` over the axes broadcasting added or stretched, so that it has ``shape``.
@@ -34,13 +36,13 @@ def normalize_axes(axis, ndim: int, op: str, shape: tuple) -> tuple:
         if not isinstance(a, int) or isinstance(a, bool):
             raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
         if not -ndim <= a < ndim:
-            raise ValueError(
+            raise ShapeError(
                 f"{op}: axis {a} is out of range for a tensor of shape {shape} ({ndim} dims); "
                 f"expected an axis in [{-ndim}, {ndim - 1}]"
             )
         result.append(a % ndim)
     if len(set(result)) != len(result):
-        raise ValueError(f"{op}: axis {axis!r} repeats an axis")
+        raise ShapeError(f"{op}: axis {axis!r} repeats an axis")
     return tuple(sorted(result))
 
 

@@ -124,6 +124,19 @@ class Pow(Function):
         return grad_a, grad_b
 
 
+@primitive("tensor")
+class Clone(Function):
+    """A copy in new memory that stays in the graph (``Tensor.clone()``, as PyTorch's)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return np.array(x, copy=True)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
 # ---- exp / log family ---------------------------------------------------------------------------
 
 @primitive("tensor")
@@ -329,7 +342,7 @@ class Clip(Function):
         return where(inside, grad, 0)
 
 
-# ---- public functions: record on Tensors, plain numpy on arrays -----------------------------------
+# ---- public functions: record on Tensors, plain numpy on arrays ---------------------------------
 
 def _any_variable(*values) -> bool:
     return any(isinstance(v, Variable) for v in values)
@@ -363,6 +376,11 @@ def neg(x):
 def pow(a, b):  # noqa: A001 - the name users expect, as numpy's and PyTorch's
     """a ** b with broadcasting; either may be a tensor."""
     return Pow.apply(a, b) if _any_variable(a, b) else np.power(a, b)
+
+
+def clone(x):
+    """A copy of x in new memory; on a Tensor the copy stays in the graph."""
+    return Clone.apply(x) if isinstance(x, Variable) else np.array(x, copy=True)
 
 
 def exp(x):

@@ -4,18 +4,19 @@ dimensions."""
 import numpy as np
 
 from ..engine import Function, Variable
+from ..errors import ShapeError
 from ..registry import primitive
 from .broadcasting import sum_to
 
 
 def _check_matmul_shapes(a_shape: tuple, b_shape: tuple) -> None:
     if len(a_shape) == 0 or len(b_shape) == 0:
-        raise ValueError(f"matmul: both operands need at least one dimension, got shapes "
+        raise ShapeError(f"matmul: both operands need at least one dimension, got shapes "
                          f"{a_shape} and {b_shape} (use * to multiply by a scalar)")
     inner_a = a_shape[-1]
     inner_b = b_shape[0] if len(b_shape) == 1 else b_shape[-2]
     if inner_a != inner_b:
-        raise ValueError(f"matmul: shapes {a_shape} @ {b_shape} do not fit: the last axis of the "
+        raise ShapeError(f"matmul: shapes {a_shape} @ {b_shape} do not fit: the last axis of the "
                          f"first ({inner_a}) must equal the "
                          f"{'only' if len(b_shape) == 1 else 'second-to-last'} axis of the "
                          f"second ({inner_b})")
@@ -40,8 +41,8 @@ class MatMul(Function):
         # so one pair of formulas covers every case.
         a2 = a.reshape((1,) + a_shape) if len(a_shape) == 1 else a
         b2 = b.reshape(b_shape + (1,)) if len(b_shape) == 1 else b
-        grad_shape = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]) + (a2.shape[-2], b2.shape[-1])
-        grad = grad.reshape(grad_shape)
+        batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+        grad = grad.reshape(batch + (a2.shape[-2], b2.shape[-1]))
         grad_a = grad_b = None
         if need_a:
             grad_a = sum_to(grad @ b2.swapaxes(-1, -2), a2.shape).reshape(a_shape)

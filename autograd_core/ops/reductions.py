@@ -4,6 +4,7 @@ mean and var composed from them."""
 import numpy as np
 
 from ..engine import Function, Variable
+from ..errors import ShapeError
 from ..registry import composite, primitive
 from .broadcasting import keepdims_shape, normalize_axes
 from .elementwise import exp, where
@@ -40,7 +41,7 @@ class _Extreme(Function):
     def forward(cls, ctx, x, axis=None, keepdims=False):
         axes = _reduction_setup(ctx, x, axis, cls.__name__.lower())
         if np.size(x) == 0:
-            raise ValueError(f"{cls.__name__.lower()}: cannot reduce an empty tensor of shape "
+            raise ShapeError(f"{cls.__name__.lower()}: cannot reduce an empty tensor of shape "
                              f"{np.shape(x)}: the result would have no defined value")
         out = cls.reduce(x, axis=axes, keepdims=keepdims)
         ctx.save_for_backward(x, out)

@@ -4,6 +4,7 @@ and the shape helpers composed from them (squeeze, unsqueeze, stack, swapaxes)."
 import numpy as np
 
 from ..engine import Function, Variable
+from ..errors import ShapeError
 from ..registry import composite, primitive
 from .broadcasting import normalize_axes, sum_to
 
@@ -116,10 +117,10 @@ class Concatenate(Function):
     @staticmethod
     def forward(ctx, *xs, axis=0):
         if not xs:
-            raise ValueError("concatenate: needs at least one tensor")
+            raise ShapeError("concatenate: needs at least one tensor")
         ndim = np.ndim(xs[0])
         if ndim == 0:
-            raise ValueError("concatenate: zero-dimensional tensors cannot be concatenated; "
+            raise ShapeError("concatenate: zero-dimensional tensors cannot be concatenated; "
                              "use stack")
         axis = normalize_axes(axis, ndim, "concatenate", np.shape(xs[0]))[0]
         ctx.axis = axis
@@ -164,7 +165,9 @@ def transpose(x, axes=None):
 def broadcast_to(x, shape):
     """View x with ``shape`` by numpy's broadcasting rules; the gradient is summed back."""
     shape = tuple(shape)
-    return BroadcastTo.apply(x, shape=shape) if isinstance(x, Variable) else np.broadcast_to(x, shape)
+    if isinstance(x, Variable):
+        return BroadcastTo.apply(x, shape=shape)
+    return np.broadcast_to(x, shape)
 
 
 def scatter_add(values, index, shape):
@@ -218,7 +221,7 @@ def squeeze(x, axis=None):
         i for i, n in enumerate(shape) if n == 1)
     for a in axes:
         if shape[a] != 1:
-            raise ValueError(f"squeeze: axis {a} has size {shape[a]}, not 1 (shape {shape})")
+            raise ShapeError(f"squeeze: axis {a} has size {shape[a]}, not 1 (shape {shape})")
     return reshape(x, tuple(n for i, n in enumerate(shape) if i not in axes))
 
 
@@ -227,10 +230,10 @@ def stack(xs, axis: int = 0):
     """Join tensors of one shape along a new ``axis``."""
     xs = tuple(xs)
     if not xs:
-        raise ValueError("stack: needs at least one tensor")
+        raise ShapeError("stack: needs at least one tensor")
     shapes = {np.shape(x) for x in xs}
     if len(shapes) != 1:
-        raise ValueError(f"stack: all tensors must have the same shape, got "
+        raise ShapeError(f"stack: all tensors must have the same shape, got "
                          f"{[np.shape(x) for x in xs]}")
     return concatenate([expand_dims(x, axis) for x in xs], axis=axis)
 
