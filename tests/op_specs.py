@@ -1,0 +1,599 @@
+"""The catalogue of op specs: how to property-test every op the library registers.
+
+Each entry is an :class:`OpSpec`: the registered name of the op, how to call ours, what numpy
+(``math`` for Scalars) computes instead, and a hypothesis strategy that draws the call's inputs
+(:class:`Case`). An op with special cases inside it (Pow with a constant exponent, MatMul with
+1-D operands, ...) has one entry per case, told apart by ``variant``, so that every case is run
+on every test run rather than only when hypothesis happens to draw it.
+
+``tests/test_tensor_ops.py`` and ``tests/test_scalar_ops.py`` put every entry through the same
+checks (forward against the reference, ``gradcheck``, ``gradgradcheck``, float32 in -> float32
+out) and fail when a registered op has no entry here. To test a new op, register it and add one
+line to ``TENSOR_SPECS``, ``COMPOSITE_SPECS`` or ``SCALAR_SPECS``, for instance::
+
+    OpSpec("Exp", ag.exp, np.exp, unary(elements=(-5.0, 5.0))),
+
+Two rules keep the checks meaningful and fast:
+
+- Inputs are small (sides <= ``SIDE``, at most 3 dims): gradcheck runs the op twice per input
+  element, gradgradcheck runs its backward twice per input and output element.
+- Values stay away from kinks and ties (``avoid=``, ``margin=``, ``unique=``, grids), where the
+  derivative does not exist and central differences would straddle two branches.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import autograd_core as ag
+from autograd_core import registry
+from autograd_core.engine import Variable
+from autograd_core.ops.shape import Cast, scatter_add
+from autograd_core.scalar import Maximum as ScalarMaximum
+from autograd_core.scalar import Minimum as ScalarMinimum
+from autograd_core.testing import (
+    axes,
+    broadcastable_shapes,
+    mutually_broadcastable_shapes,
+    scalars,
+    shapes,
+    tensors,
+)
+
+SIDE = 3  # the longest side drawn: gradcheck is O(elements), and 3 already has repeats and ties
+
+# Values on grids that never meet: maximum/minimum of a HALVES value and a QUARTERS value never
+# tie, and a tensor of distinct HALVES values has its max at least 0.5 above the runner-up.
+HALVES = st.integers(-20, 20).map(lambda k: k / 2)
+QUARTERS = HALVES.map(lambda v: v + 0.25)
+NO_KWARGS = st.just({})
+
+
+# ---- the spec -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Case:
+    """One drawn call: ``args`` are positional (the Tensors/Scalars that get differentiated and
+    constants such as Python numbers, numpy arrays or indices); ``kwargs`` are keyword arguments
+    such as ``axis`` and ``keepdims``, never differentiated."""
+
+    args: tuple
+    kwargs: dict = field(default_factory=dict)
+
+    def raw_args(self, args=None) -> tuple:
+        """The arguments as the reference sees them: the data of each Tensor/Scalar."""
+        args = self.args if args is None else args
+        return tuple(a.data if isinstance(a, Variable) else a for a in args)
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """How to test one op (or one special case of it, named by ``variant``)."""
+
+    op: str                         # its name in registry.PRIMITIVES[family] or COMPOSITES
+    call: Callable                  # ours: call(*case.args, **case.kwargs)
+    ref: Callable                   # numpy/math on the raw values: ref(*raw args, **kwargs)
+    cases: st.SearchStrategy        # draws a Case
+    variant: str = ""               # which special case inside the op this entry covers
+    family: str = "tensor"          # "tensor" or "scalar" (primitives), or "composite"
+    preserves_dtype: bool = True    # float32 inputs give a float32 output (not so for Cast)
+
+    @property
+    def id(self) -> str:
+        return f"{self.op}[{self.variant}]" if self.variant else self.op
+
+    def __repr__(self) -> str:  # what hypothesis prints for a failing example
+        return f"OpSpec({self.id!r})"
+
+    @property
+    def primitive(self) -> type | None:
+        """The Function subclass this spec is filed under (None for a composite)."""
+        if self.family == "composite":
+            return None
+        return registry.PRIMITIVES[self.family].get(self.op)
+
+    def run(self, case: Case, args=None):
+        """Our op on ``case`` (or on ``args`` in place of its positional arguments)."""
+        return self.call(*(case.args if args is None else args), **case.kwargs)
+
+    def expected(self, case: Case, args=None):
+        """The reference result for ``case`` (or for ``args``)."""
+        return self.ref(*case.raw_args(args), **case.kwargs)
+
+    def function_of_args(self, case: Case) -> Callable:
+        """``args -> our op``, with the keyword arguments bound: what gradcheck differentiates."""
+        return lambda *args: self.call(*args, **case.kwargs)
+
+
+def composite(op, call, ref, cases, **options) -> OpSpec:
+    return OpSpec(op, call, ref, cases, family="composite", **options)
+
+
+def scalar(op, call, ref, cases, **options) -> OpSpec:
+    return OpSpec(op, call, ref, cases, family="scalar", **options)
+
+
+# ---- strategies for tensor inputs ---------------------------------------------------------------
+
+def small_shapes(min_dims: int = 0, max_dims: int = 3) -> st.SearchStrategy[tuple]:
+    """Shapes with 0-d, size-1 and longer sides, none longer than SIDE."""
+    return shapes(min_dims=min_dims, max_dims=max_dims, max_side=SIDE)
+
+
+def _as_constant(draw, t: ag.Tensor):
+    """``t``'s values as a constant the op must not differentiate: a Python float (its first
+    element, which broadcasts anywhere) or its numpy array."""
+    return float(t.data.flat[0]) if draw(st.booleans()) else t.data
+
+
+def unary(elements=(-5.0, 5.0), avoid=(), margin=0.1, unique=False,
+          kwargs=NO_KWARGS) -> st.SearchStrategy[Case]:
+    """One tensor of any small shape (0-d included), with keyword arguments drawn by ``kwargs``."""
+    x = tensors(small_shapes(), elements=elements, avoid=avoid, margin=margin, unique=unique)
+    return st.builds(lambda x, kw: Case((x,), kw), x, kwargs)
+
+
+@st.composite
+def binary(draw, a=(-5.0, 5.0), b=(-5.0, 5.0), a_avoid=(), b_avoid=(), margin=0.1,
+           constant=False) -> Case:
+    """Two tensors whose shapes broadcast together. With ``constant=True`` one of them (either
+    side) is a Python number or a numpy array instead, which exercises ``3.0 - t``,
+    ``array * t`` and the like. ``a``/``b`` are (low, high) bounds or strategies of floats."""
+    a_shape, b_shape = draw(mutually_broadcastable_shapes(2, max_side=SIDE))
+    args = [draw(tensors(a_shape, elements=a, avoid=a_avoid, margin=margin)),
+            draw(tensors(b_shape, elements=b, avoid=b_avoid, margin=margin))]
+    if constant:
+        side = draw(st.integers(0, 1))
+        args[side] = _as_constant(draw, args[side])
+    return Case(tuple(args))
+
+
+@st.composite
+def reduction(draw, elements=(-5.0, 5.0), unique=False, ddof=False) -> Case:
+    """A tensor and a reduction's ``axis`` (None, int, negative int or tuple) and ``keepdims``;
+    with ``ddof=True`` also a ``ddof`` below the number of elements reduced."""
+    x = draw(tensors(small_shapes(), elements=elements, unique=unique))
+    axis = draw(axes(x.ndim))
+    kwargs = {"axis": axis, "keepdims": draw(st.booleans())}
+    if ddof:
+        count = x.size // np.sum(x.data, axis=axis, keepdims=True).size  # elements reduced
+        kwargs["ddof"] = draw(st.integers(0, min(1, count - 1)))
+    return Case((x,), kwargs)
+
+
+@st.composite
+def pow_constant_exponent(draw) -> Case:
+    """``t ** c`` for a constant c: a Python int (0 and negatives included, any sign of base), a
+    Python float or a numpy array (positive bases, where a real power exists)."""
+    shape = draw(small_shapes())
+    kind = draw(st.sampled_from(["int", "float", "array"]))
+    if kind == "int":
+        c = draw(st.integers(-3, 3))
+        x = draw(tensors(shape, elements=(-3.0, 3.0), avoid=(0.0,) if c < 0 else (), margin=0.3))
+        return Case((x, c))
+    x = draw(tensors(shape, elements=(0.2, 3.0)))
+    if kind == "float":
+        return Case((x, draw(st.floats(-3.0, 3.0))))
+    c_shape = draw(broadcastable_shapes(shape, max_side=SIDE))
+    return Case((x, draw(hnp.arrays(np.float64, c_shape, elements=st.floats(-3.0, 3.0)))))
+
+
+@st.composite
+def pow_constant_base(draw) -> Case:
+    """``c ** t`` for a constant positive base: a Python int or float (``2 ** t``) or an array."""
+    x = draw(tensors(small_shapes(), elements=(-2.0, 2.0)))
+    if draw(st.booleans()):
+        base = draw(st.integers(1, 3) | st.floats(0.2, 3.0))
+    else:
+        base_shape = draw(broadcastable_shapes(x.shape, max_side=SIDE))
+        base = draw(hnp.arrays(np.float64, base_shape, elements=st.floats(0.2, 3.0)))
+    return Case((base, x))
+
+
+MATMUL_KINDS = ("1d", "2d", "batched")
+
+
+def _operand_shape(kind: str, batch: tuple, matrix: tuple, vector: tuple) -> tuple:
+    """A matmul operand's shape: a vector, a matrix, or a batch of matrices."""
+    return {"1d": vector, "2d": matrix, "batched": batch + matrix}[kind]
+
+
+@st.composite
+def matmul(draw, kinds, constant=False) -> Case:
+    """``a @ b`` with each operand "1d", "2d" or "batched" (batch dims that broadcast against
+    each other's); ``kinds`` draws the (left, right) pair. ``constant=True`` makes one side a
+    numpy array (``array @ t`` goes through ``Tensor.__rmatmul__``)."""
+    left, right = draw(kinds)
+    m, k, n = (draw(st.integers(1, SIDE)) for _ in range(3))
+    batch_a, batch_b = draw(mutually_broadcastable_shapes(2, min_dims=1, max_dims=2, max_side=2))
+    a_shape = _operand_shape(left, batch_a, (m, k), (k,))
+    b_shape = _operand_shape(right, batch_b, (k, n), (k,))
+    args = [draw(tensors(a_shape)), draw(tensors(b_shape))]
+    if constant:
+        side = draw(st.integers(0, 1))
+        args[side] = args[side].data
+    return Case(tuple(args))
+
+
+def _repeating(picks: list) -> list:
+    """``picks`` with its first index again at the end: a repeated index, whose gradient
+    contributions must add up rather than overwrite each other."""
+    return picks + picks[:1]
+
+
+@st.composite
+def integer_array_index(draw, shape: tuple):
+    """An advanced index with a repeat: an int array (or int Tensor) on the first axis, a tuple of
+    int arrays from hypothesis (broadcast together), or ``(..., array)`` on the last axis."""
+    kind = draw(st.sampled_from(["first axis", "tensor", "all axes", "last axis"]))
+    if kind == "all axes":
+        return draw(hnp.integer_array_indices(shape, result_shape=small_shapes(1, 2)))
+    side = shape[-1] if kind == "last axis" else shape[0]
+    picks = np.array(_repeating(draw(st.lists(st.integers(-side, side - 1), min_size=1,
+                                              max_size=SIDE))))
+    if kind == "last axis":
+        return (Ellipsis, picks)
+    return ag.Tensor(picks) if kind == "tensor" else picks
+
+
+@st.composite
+def getitem(draw, index_kind: str) -> Case:
+    """A tensor and an index of ``index_kind``: "basic" (ints, slices, None, Ellipsis),
+    "integer array" (with repeated indices) or "boolean mask" (over some leading dims)."""
+    min_dims = 0 if index_kind == "basic" else 1
+    x = draw(tensors(small_shapes(min_dims=min_dims)))
+    if index_kind == "basic":
+        index = draw(hnp.basic_indices(x.shape, allow_newaxis=True, allow_ellipsis=True))
+    elif index_kind == "integer array":
+        index = draw(integer_array_index(x.shape))
+    else:
+        mask_dims = draw(st.integers(1, x.ndim))
+        index = draw(hnp.arrays(np.bool_, x.shape[:mask_dims]))
+    return Case((x, index))
+
+
+@st.composite
+def scatter(draw, index_kind: str) -> Case:
+    """Values for ``scatter_add(values, index, shape)``, the adjoint of getitem: with a "basic"
+    index or an "integer array" index with repeats (where the values must accumulate)."""
+    shape = draw(small_shapes(min_dims=1))
+    if index_kind == "basic":
+        index = draw(hnp.basic_indices(shape, allow_newaxis=True, allow_ellipsis=True))
+    else:
+        index = draw(integer_array_index(shape))
+        index = index.data if isinstance(index, ag.Tensor) else index
+    values = draw(tensors(np.zeros(shape)[index].shape))
+    return Case((values,), {"index": index, "shape": shape})
+
+
+@st.composite
+def joined(draw, same_shape: bool) -> Case:
+    """1 to 3 tensors to concatenate (sides may differ along ``axis``) or to stack
+    (``same_shape``), and the axis; some of them (never all) may be numpy constants."""
+    base = draw(small_shapes(min_dims=0 if same_shape else 1))
+    ndim = len(base) + 1 if same_shape else len(base)
+    axis = draw(axes(ndim, allow_none=False, allow_tuple=False))
+    xs = []
+    for _ in range(draw(st.integers(1, 3))):
+        shape = list(base)
+        if not same_shape:
+            shape[axis] = draw(st.integers(1, SIDE))
+        xs.append(draw(tensors(tuple(shape))))
+    keep = draw(st.integers(0, len(xs) - 1))  # this one stays a Tensor
+    xs = [x if i == keep or draw(st.booleans()) else x.data for i, x in enumerate(xs)]
+    return Case(tuple(xs), {"axis": axis})
+
+
+@st.composite
+def where(draw) -> Case:
+    """``where(condition, a, b)``, all three broadcasting together; the bool condition is a numpy
+    array or a Tensor, and a or b may be a constant."""
+    c_shape, a_shape, b_shape = draw(mutually_broadcastable_shapes(3, max_side=SIDE))
+    condition = draw(hnp.arrays(np.bool_, c_shape))
+    args = [ag.Tensor(condition) if draw(st.booleans()) else condition,
+            draw(tensors(a_shape)), draw(tensors(b_shape))]
+    constant_side = draw(st.sampled_from([None, 1, 2]))
+    if constant_side is not None:
+        args[constant_side] = _as_constant(draw, args[constant_side])
+    return Case(tuple(args))
+
+
+@st.composite
+def clip(draw) -> Case:
+    """A tensor and clip bounds, each a number or None, with values kept off the bounds."""
+    low = draw(st.none() | st.floats(-3.0, 0.0))
+    high = draw(st.none() | st.floats(0.5, 3.0))
+    bounds = tuple(v for v in (low, high) if v is not None)
+    x = draw(tensors(small_shapes(), elements=(-5.0, 5.0), avoid=bounds))
+    return Case((x,), {"low": low, "high": high})
+
+
+@st.composite
+def reshape(draw) -> Case:
+    """A tensor and a new shape for it: its sides permuted, size-1 sides inserted, maybe a -1."""
+    x = draw(tensors(small_shapes()))
+    sides = list(draw(st.permutations(x.shape)))
+    for _ in range(draw(st.integers(0, 2))):
+        sides.insert(draw(st.integers(0, len(sides))), 1)
+    if sides and draw(st.booleans()):
+        sides[draw(st.integers(0, len(sides) - 1))] = -1
+    return Case((x, tuple(sides)))
+
+
+@st.composite
+def transpose(draw) -> Case:
+    """A tensor and ``axes``: None (reverse) or a permutation, some of it as negative axes."""
+    x = draw(tensors(small_shapes()))
+    perm = tuple(a - x.ndim if draw(st.booleans()) else a
+                 for a in draw(st.permutations(range(x.ndim))))
+    return Case((x,), {"axes": draw(st.sampled_from([None, perm]))})
+
+
+@st.composite
+def broadcast_to(draw) -> Case:
+    """A tensor and a shape it broadcasts to (leading dims added, size-1 sides stretched)."""
+    x = draw(tensors(small_shapes()))
+    other = draw(broadcastable_shapes(x.shape, max_dims=3, max_side=SIDE))
+    return Case((x,), {"shape": np.broadcast_shapes(x.shape, other)})
+
+
+@st.composite
+def expand_dims(draw) -> Case:
+    x = draw(tensors(small_shapes(max_dims=2)))
+    return Case((x,), {"axis": draw(st.integers(-x.ndim - 1, x.ndim))})
+
+
+@st.composite
+def squeeze(draw) -> Case:
+    """A tensor with some size-1 sides, and ``axis``: None (all of them) or some of them."""
+    sides = list(draw(small_shapes(max_dims=2)))
+    for _ in range(draw(st.integers(0, 2))):
+        sides.insert(draw(st.integers(0, len(sides))), 1)
+    x = draw(tensors(tuple(sides)))
+    ones = [i - x.ndim if draw(st.booleans()) else i for i, n in enumerate(sides) if n == 1]
+    subsets = st.lists(st.sampled_from(ones), min_size=1, unique=True) if ones else st.nothing()
+    axis = draw(st.none() | subsets.map(tuple) | (st.sampled_from(ones) if ones else st.nothing()))
+    return Case((x,), {"axis": axis})
+
+
+@st.composite
+def swapaxes(draw) -> Case:
+    x = draw(tensors(small_shapes(min_dims=1)))
+    pick = axes(x.ndim, allow_none=False, allow_tuple=False)
+    return Case((x,), {"axis1": draw(pick), "axis2": draw(pick)})
+
+
+# ---- calls and references that are not a single library/numpy function ------------------------
+
+def _index(x, index):
+    return x[index]
+
+
+def _cast(x, dtype):
+    """The Cast primitive itself: ``astype`` to the same dtype returns x and records nothing."""
+    return Cast.apply(x, dtype=dtype)
+
+
+def _astype(x, dtype):
+    return x.astype(dtype)
+
+
+def _scatter_add_ref(values, index, shape):
+    out = np.zeros(shape, dtype=values.dtype)
+    np.add.at(out, index, values)
+    return out
+
+
+def _concatenate(*xs, axis):
+    return ag.concatenate(xs, axis=axis)
+
+
+def _np_concatenate(*xs, axis):
+    return np.concatenate(xs, axis=axis)
+
+
+def _stack(*xs, axis):
+    return ag.stack(xs, axis=axis)
+
+
+def _np_stack(*xs, axis):
+    return np.stack(xs, axis=axis)
+
+
+def _np_sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _np_leaky_relu(x, slope=0.01):
+    return np.where(x > 0, x, slope * x)
+
+
+def _np_clip(x, low=None, high=None):
+    return np.clip(x, low, high)
+
+
+def _np_logsumexp(x, axis=None, keepdims=False):
+    return np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims))
+
+
+def binary_specs(op: str, call, ref, **bounds) -> list[OpSpec]:
+    """Two entries for a binary op: tensor with tensor (shapes broadcasting), and a constant
+    (Python number or numpy array) on either side."""
+    return [OpSpec(op, call, ref, binary(**bounds), variant="tensor, tensor"),
+            OpSpec(op, call, ref, binary(constant=True, **bounds), variant="constant")]
+
+
+_ALL_KINDS = st.tuples(st.sampled_from(MATMUL_KINDS), st.sampled_from(MATMUL_KINDS))
+_SLOPES = st.fixed_dictionaries({}, optional={"slope": st.floats(-1.0, 1.0)})
+
+
+# ---- the catalogue: tensor primitives -----------------------------------------------------------
+
+TENSOR_SPECS: list[OpSpec] = [
+    # arithmetic
+    *binary_specs("Add", operator.add, np.add),
+    *binary_specs("Sub", operator.sub, np.subtract),
+    *binary_specs("Mul", operator.mul, np.multiply),
+    *binary_specs("Div", operator.truediv, np.true_divide, b_avoid=(0.0,), margin=0.5),
+    OpSpec("Neg", operator.neg, np.negative, unary()),
+    OpSpec("Clone", ag.clone, np.copy, unary()),
+    OpSpec("Pow", operator.pow, np.power, binary(a=(0.2, 3.0), b=(-2.0, 2.0)),
+           variant="tensor exponent"),
+    OpSpec("Pow", operator.pow, np.power, pow_constant_exponent(), variant="constant exponent"),
+    OpSpec("Pow", operator.pow, np.power, pow_constant_base(), variant="constant base"),
+    # exp / log family and activations (kinks avoided)
+    OpSpec("Exp", ag.exp, np.exp, unary()),
+    OpSpec("Log", ag.log, np.log, unary(elements=(0.1, 10.0))),
+    OpSpec("Sqrt", ag.sqrt, np.sqrt, unary(elements=(0.1, 10.0))),
+    OpSpec("Abs", ag.abs, np.abs, unary(avoid=(0.0,))),
+    OpSpec("Tanh", ag.tanh, np.tanh, unary()),
+    OpSpec("Sigmoid", ag.sigmoid, _np_sigmoid, unary(elements=(-10.0, 10.0))),
+    OpSpec("Relu", ag.relu, lambda x: np.maximum(x, 0), unary(avoid=(0.0,))),
+    OpSpec("LeakyRelu", ag.leaky_relu, _np_leaky_relu, unary(avoid=(0.0,), kwargs=_SLOPES)),
+    # choosing between inputs (operands on interleaved grids never tie)
+    *binary_specs("Maximum", ag.maximum, np.maximum, a=HALVES, b=QUARTERS),
+    *binary_specs("Minimum", ag.minimum, np.minimum, a=HALVES, b=QUARTERS),
+    OpSpec("Where", ag.where, np.where, where()),
+    OpSpec("Clip", ag.clip, _np_clip, clip()),
+    # reductions (distinct values for max/min: a tie has no derivative)
+    OpSpec("Sum", ag.sum, np.sum, reduction()),
+    OpSpec("Max", ag.max, np.max, reduction(elements=HALVES, unique=True)),
+    OpSpec("Min", ag.min, np.min, reduction(elements=HALVES, unique=True)),
+    OpSpec("LogSumExp", ag.logsumexp, _np_logsumexp, reduction()),
+    # matmul, each way numpy treats the operands
+    OpSpec("MatMul", operator.matmul, np.matmul, matmul(st.just(("1d", "1d"))), variant="1d @ 1d"),
+    OpSpec("MatMul", operator.matmul, np.matmul, matmul(st.just(("1d", "2d"))), variant="1d @ 2d"),
+    OpSpec("MatMul", operator.matmul, np.matmul, matmul(st.just(("2d", "1d"))), variant="2d @ 1d"),
+    OpSpec("MatMul", operator.matmul, np.matmul, matmul(st.just(("2d", "2d"))), variant="2d @ 2d"),
+    OpSpec("MatMul", operator.matmul, np.matmul,
+           matmul(_ALL_KINDS.filter(lambda pair: "batched" in pair)), variant="batched"),
+    OpSpec("MatMul", operator.matmul, np.matmul, matmul(_ALL_KINDS, constant=True),
+           variant="constant"),
+    # shapes
+    OpSpec("Reshape", ag.reshape, np.reshape, reshape()),
+    OpSpec("Transpose", ag.transpose, np.transpose, transpose()),
+    OpSpec("BroadcastTo", ag.broadcast_to, np.broadcast_to, broadcast_to()),
+    OpSpec("Concatenate", _concatenate, _np_concatenate, joined(same_shape=False)),
+    OpSpec("Cast", _cast, _astype,
+           unary(kwargs=st.fixed_dictionaries(
+               {"dtype": st.sampled_from([np.dtype(np.longdouble), np.dtype(np.float64)])})),
+           preserves_dtype=False),
+    # indexing and its adjoint
+    OpSpec("GetItem", _index, _index, getitem("basic"), variant="basic"),
+    OpSpec("GetItem", _index, _index, getitem("integer array"), variant="integer array"),
+    OpSpec("GetItem", _index, _index, getitem("boolean mask"), variant="boolean mask"),
+    OpSpec("ScatterAdd", scatter_add, _scatter_add_ref, scatter("basic"), variant="basic"),
+    OpSpec("ScatterAdd", scatter_add, _scatter_add_ref, scatter("integer array"),
+           variant="repeated indices"),
+]
+
+COMPOSITE_SPECS: list[OpSpec] = [
+    composite("mean", ag.mean, np.mean, reduction()),
+    composite("var", ag.var, np.var, reduction(ddof=True)),
+    composite("expand_dims", ag.expand_dims, np.expand_dims, expand_dims()),
+    composite("squeeze", ag.squeeze, np.squeeze, squeeze()),
+    composite("stack", _stack, _np_stack, joined(same_shape=True)),
+    composite("swapaxes", ag.swapaxes, np.swapaxes, swapaxes()),
+]
+
+
+# ---- the catalogue: scalar primitives -----------------------------------------------------------
+
+def _scalar_constant(draw, value: float, avoid=()):
+    """``value`` as a Python constant: the float itself, or its nearest int when that stays
+    0.1 away from the points in ``avoid``."""
+    whole = round(value)
+    choices = [value] + ([whole] if all(abs(whole - p) >= 0.1 for p in avoid) else [])
+    return draw(st.sampled_from(choices))
+
+
+@st.composite
+def scalar_binary(draw, a=(-5.0, 5.0), b=(-5.0, 5.0), b_avoid=(), distinct=False,
+                  constant=False) -> Case:
+    """Two Scalars (``distinct``: at least 0.1 apart, for max/min); with ``constant=True`` one
+    side is a Python int or float instead (``2 * s``, ``s - 3.5``)."""
+    x = draw(scalars(*a))
+    b_avoid = tuple(b_avoid) + ((x.data,) if distinct else ())
+    y = draw(scalars(*b, avoid=b_avoid))
+    args = [x, y]
+    if constant:
+        side = draw(st.integers(0, 1))
+        other = args[1 - side].data
+        avoid = b_avoid if side == 1 else ((other,) if distinct else ())
+        args[side] = _scalar_constant(draw, args[side].data, avoid)
+    return Case(tuple(args))
+
+
+def scalar_unary(low=-5.0, high=5.0, avoid=(), kwargs=NO_KWARGS) -> st.SearchStrategy[Case]:
+    return st.builds(lambda x, kw: Case((x,), kw), scalars(low, high, avoid=avoid), kwargs)
+
+
+@st.composite
+def scalar_pow_constant_exponent(draw) -> Case:
+    """``s ** c``: an int c (0 and negatives included) on a base of either sign, or a float c on
+    a positive base."""
+    if draw(st.booleans()):
+        c = draw(st.integers(-3, 3))
+        return Case((draw(scalars(-3.0, 3.0, avoid=(0.0,) if c < 0 else (), margin=0.3)), c))
+    return Case((draw(scalars(0.2, 3.0)), draw(st.floats(-3.0, 3.0))))
+
+
+@st.composite
+def scalar_pow_constant_base(draw) -> Case:
+    """``c ** s`` for a positive int or float c."""
+    return Case((draw(st.integers(1, 3) | st.floats(0.2, 3.0)), draw(scalars(-2.0, 2.0))))
+
+
+def _scalar_maximum(a, b):
+    """``a.maximum(b)``; a constant on the left has no such method, so call the primitive."""
+    return a.maximum(b) if isinstance(a, ag.Scalar) else ScalarMaximum.apply(a, b)
+
+
+def _scalar_minimum(a, b):
+    return a.minimum(b) if isinstance(a, ag.Scalar) else ScalarMinimum.apply(a, b)
+
+
+def _sigmoid(x):
+    return 1 / (1 + math.exp(-x))
+
+
+def _leaky_relu(x, slope=0.01):
+    return x if x > 0 else slope * x
+
+
+def scalar_binary_specs(op: str, call, ref, **bounds) -> list[OpSpec]:
+    """Two entries for a binary Scalar op: Scalar with Scalar, and a constant on either side."""
+    return [scalar(op, call, ref, scalar_binary(**bounds), variant="scalar, scalar"),
+            scalar(op, call, ref, scalar_binary(constant=True, **bounds), variant="constant")]
+
+
+SCALAR_SPECS: list[OpSpec] = [
+    *scalar_binary_specs("Add", operator.add, operator.add),
+    *scalar_binary_specs("Sub", operator.sub, operator.sub),
+    *scalar_binary_specs("Mul", operator.mul, operator.mul),
+    *scalar_binary_specs("Div", operator.truediv, operator.truediv, b_avoid=(0.0,)),
+    scalar("Neg", operator.neg, operator.neg, scalar_unary()),
+    scalar("Pow", operator.pow, math.pow, scalar_binary(a=(0.2, 3.0), b=(-2.0, 2.0)),
+           variant="scalar exponent"),
+    scalar("Pow", operator.pow, math.pow, scalar_pow_constant_exponent(),
+           variant="constant exponent"),
+    scalar("Pow", operator.pow, math.pow, scalar_pow_constant_base(), variant="constant base"),
+    scalar("Exp", ag.Scalar.exp, math.exp, scalar_unary()),
+    scalar("Log", ag.Scalar.log, math.log, scalar_unary(0.1, 10.0)),
+    scalar("Sqrt", ag.Scalar.sqrt, math.sqrt, scalar_unary(0.1, 10.0)),
+    scalar("Abs", abs, abs, scalar_unary(avoid=(0.0,))),
+    scalar("Tanh", ag.Scalar.tanh, math.tanh, scalar_unary()),
+    scalar("Sigmoid", ag.Scalar.sigmoid, _sigmoid, scalar_unary(-10.0, 10.0)),
+    scalar("Relu", ag.Scalar.relu, lambda x: max(x, 0.0), scalar_unary(avoid=(0.0,))),
+    scalar("LeakyRelu", ag.Scalar.leaky_relu, _leaky_relu,
+           scalar_unary(avoid=(0.0,), kwargs=_SLOPES)),
+    *scalar_binary_specs("Maximum", _scalar_maximum, max, distinct=True),
+    *scalar_binary_specs("Minimum", _scalar_minimum, min, distinct=True),
+]
