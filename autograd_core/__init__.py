@@ -15,7 +15,15 @@ for custom ops, and ``gradcheck``/``gradgradcheck`` to test them.
 
 from . import registry
 from .engine import Function, Variable, grad
-from .errors import AutogradError, BackwardError, DTypeError, GradcheckError, ShapeError
+from .errors import (
+    AutogradError,
+    BackwardError,
+    CheckpointError,
+    DTypeError,
+    GradcheckError,
+    ShapeError,
+    StateDictError,
+)
 from .functional import hvp, jacobian
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import gradcheck, gradgradcheck
@@ -64,7 +72,8 @@ from .tensor import Tensor, full, ones, ones_like, tensor, zeros, zeros_like
 __version__ = "0.1.0"
 
 __all__ = [
-    "AutogradError", "BackwardError", "DTypeError", "Function", "GradcheckError", "Scalar",
+    "AutogradError", "BackwardError", "CheckpointError", "DTypeError", "Function",
+    "GradcheckError", "Scalar", "StateDictError",
     "ShapeError", "Tensor", "Variable", "abs", "add", "astype", "broadcast_to", "clip", "clone",
     "concatenate", "div", "enable_grad", "exp", "expand_dims", "full", "grad", "gradcheck",
     "gradgradcheck", "hvp", "is_grad_enabled", "jacobian", "leaky_relu", "log", "logsumexp",

@@ -24,3 +24,11 @@ class BackwardError(AutogradError, RuntimeError):
 
 class GradcheckError(AutogradError, AssertionError):
     """Analytic and numerical gradients disagree; the message names the worst element."""
+
+
+class StateDictError(AutogradError, ValueError):
+    """A state dict does not fit the model or optimizer (the message lists every mismatch)."""
+
+
+class CheckpointError(AutogradError, ValueError):
+    """A saved file cannot be read: truncated, corrupted, not ours, or holding objects."""
