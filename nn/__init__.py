@@ -1,4 +1,28 @@
-"""Neural-network layers, losses and optimizers built from autograd_core's differentiable ops.
+"""nn: neural networks built from autograd_core's differentiable ops.
 
-Empty for now: the nn issue fills it in.
+Every layer, loss and optimizer here is an ordinary composition of Tensor ops, so each forward
+has a gradient (and a second one) without hand-written backward code.
 """
+
+from . import functional, init
+from .module import HookHandle, Module, ModuleList, Parameter, Sequential
+
+# ---- layers, losses (nn/layers.py, nn/losses.py) ------------------------------------------------
+from .layers import Dense, Dropout, Flatten, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .losses import (
+    binary_cross_entropy_with_logits,
+    categorical_cross_entropy,
+    cross_entropy,
+    half_mse_loss,
+    huber_loss,
+    l1_penalty,
+    l2_penalty,
+    mse_loss,
+    nll_loss,
+)
+
+# ---- optimizers and schedules (nn/optim.py, nn/schedules.py) ------------------------------------
+
+# ---- data, training, saving (nn/data.py, nn/training.py, nn/serialization.py) -------------------
+
+# ---- pictures (nn/viz.py) -----------------------------------------------------------------------

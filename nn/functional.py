@@ -1,0 +1,73 @@
+"""Activations and helpers as functions of Tensors, composed from autograd_core's ops.
+
+``log_softmax`` subtracts the row maximum before exponentiating, so logits of 1e4 give finite
+results and gradients in float32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import autograd_core as ag
+from autograd_core import Tensor
+from autograd_core.errors import DTypeError, ShapeError
+
+from .init import as_generator
+
+relu = ag.relu
+leaky_relu = ag.leaky_relu
+tanh = ag.tanh
+sigmoid = ag.sigmoid
+
+
+def log_softmax(x, axis: int = -1):
+    """log(softmax(x)) along ``axis``, computed stably."""
+    # Shifting by the row maximum (a constant: log_softmax does not change under shifts) keeps
+    # exp() from overflowing, and keeps the largest entries exact in float32, which
+    # x - logsumexp(x) would round at magnitudes like 1e4.
+    shifted = x - np.max(np.asarray(x), axis=axis, keepdims=True)
+    return shifted - ag.log(ag.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def softmax(x, axis: int = -1):
+    """exp(x) / sum(exp(x)) along ``axis``; rows sum to 1."""
+    return ag.exp(log_softmax(x, axis=axis))
+
+
+def dropout(x, p: float = 0.5, training: bool = True, rng=None):
+    """Inverted dropout: zero each element with probability ``p`` and scale the rest by
+    1 / (1 - p), so nothing changes at evaluation time (``training=False`` returns x)."""
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    if not training or p == 0.0:
+        return x
+    keep = as_generator(rng).random(np.shape(x)) >= p
+    scale = np.asarray(1.0 / (1.0 - p), dtype=np.result_type(x.dtype, np.float32))
+    return x * (keep * scale).astype(x.dtype)
+
+
+def check_labels(labels, num_classes: int, where: str) -> np.ndarray:
+    """Integer class labels as an array, with a clear error for floats or out-of-range values."""
+    labels = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise DTypeError(f"{where}: class labels must be integers, got dtype {labels.dtype} "
+                         f"(pass one-hot or soft targets as a float array of the logits' shape)")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = labels[(labels < 0) | (labels >= num_classes)]
+        raise ValueError(f"{where}: labels must be in [0, {num_classes - 1}] for "
+                         f"{num_classes} classes, got {bad[:5].tolist()}")
+    return labels
+
+
+def one_hot(labels, num_classes: int, dtype=np.float32) -> Tensor:
+    """Rows of ``num_classes`` zeros with a one at each label: shape ``labels.shape + (C,)``."""
+    labels = check_labels(labels, num_classes, "one_hot")
+    return Tensor(np.eye(num_classes, dtype=dtype)[labels])
+
+
+def flatten(x, start_axis: int = 1):
+    """Merge the axes from ``start_axis`` on into one (keeping the batch axis by default)."""
+    shape = np.shape(x)
+    if start_axis > len(shape):
+        raise ShapeError(f"flatten: start_axis {start_axis} but the input has shape {shape}")
+    return ag.reshape(x, shape[:start_axis] + (-1,))

@@ -1,0 +1,139 @@
+"""Layers: Dense, activation modules, Dropout, Flatten, Identity."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import autograd_core as ag
+from autograd_core.errors import ShapeError
+
+from . import functional as F
+from . import init as initialisers
+from .module import Module, Parameter, check_floating
+
+
+class Dense(Module):
+    """A fully connected layer, ``inputs @ weight + bias``, with ``weight`` of shape
+    (in_features, out_features) as in the seed tutorials (PyTorch stores its transpose).
+
+    ``init`` names the weight initialiser (``'xavier_uniform'``, ``'he_normal'``, ... see
+    :mod:`nn.init`) or is a callable ``(shape, rng, dtype) -> array``; biases start at zero.
+    ``rng`` is a seed or a ``numpy.random.Generator``, for reproducible weights.
+
+    >>> layer = Dense(3, 2, rng=0)
+    >>> layer(ag.ones(4, 3)).shape
+    (4, 2)
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 init="xavier_uniform", rng=None, dtype=np.float32):
+        super().__init__()
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"Dense: {name} must be a positive int, got {value!r}")
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        self.init_name = init if isinstance(init, str) else getattr(init, "__name__", "custom")
+        shape = (self.in_features, self.out_features)
+        values = initialisers.get(init)(shape, initialisers.as_generator(rng), dtype)
+        self.weight = Parameter(np.asarray(values, dtype=dtype))
+        self.bias = Parameter(np.zeros(out_features, dtype=dtype)) if bias else None
+
+    def forward(self, x):
+        check_floating(x, "Dense")
+        shape = np.shape(x)
+        if len(shape) == 0 or shape[-1] != self.in_features:
+            raise ShapeError(f"Dense: input of shape {shape} does not fit a layer with "
+                             f"in_features={self.in_features}: expected shape "
+                             f"(..., {self.in_features})")
+        out = ag.matmul(x, self.weight)
+        return out if self.bias is None else out + self.bias
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+class _Activation(Module):
+    """A module wrapping an elementwise function of nn.functional."""
+
+    def forward(self, x):
+        return type(self).function(x)
+
+
+class ReLU(_Activation):
+    function = staticmethod(F.relu)
+
+
+class Tanh(_Activation):
+    function = staticmethod(F.tanh)
+
+
+class Sigmoid(_Activation):
+    function = staticmethod(F.sigmoid)
+
+
+class Identity(Module):
+    """Returns its input: a placeholder, e.g. the output activation of a regression model."""
+
+    def forward(self, x):
+        return x
+
+
+class LeakyReLU(Module):
+    def __init__(self, slope: float = 0.01):
+        super().__init__()
+        self.slope = slope
+
+    def forward(self, x):
+        return F.leaky_relu(x, self.slope)
+
+    def extra_repr(self) -> str:
+        return f"slope={self.slope}"
+
+
+class Softmax(Module):
+    """Probabilities along ``axis``. For training, feed logits to ``cross_entropy`` instead: it
+    is the stable combination of the two."""
+
+    def __init__(self, axis: int = -1):
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, x):
+        return F.softmax(x, axis=self.axis)
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"
+
+
+class Dropout(Module):
+    """Inverted dropout with probability ``p`` during training; the identity in eval mode.
+
+    Masks come from the layer's own Generator (``rng``: a seed or a Generator), so a seeded
+    model drops the same units on every run.
+    """
+
+    def __init__(self, p: float = 0.5, rng=None):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        self.p = p
+        self.rng = initialisers.as_generator(rng)
+
+    def forward(self, x):
+        return F.dropout(x, self.p, training=self.training, rng=self.rng)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Flatten(Module):
+    """Merge every axis after the batch axis: (N, 28, 28) -> (N, 784)."""
+
+    def forward(self, x):
+        return F.flatten(x, 1)
+
+
+__all__ = ["Dense", "Dropout", "Flatten", "Identity", "LeakyReLU", "ReLU", "Sigmoid", "Softmax",
+           "Tanh"]

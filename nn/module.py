@@ -1,0 +1,345 @@
+"""Module and Parameter: the containers every layer and model is built from.
+
+A Module holds Parameters (Tensors that require grad) and other Modules as attributes; assigning
+one registers it, so ``parameters()``, ``named_parameters()``, ``state_dict()`` and ``train()`` /
+``eval()`` reach the whole tree without the layer author listing anything::
+
+    class TwoLayer(Module):
+        def __init__(self):
+            super().__init__()
+            self.hidden = Dense(2, 16, seed=0)
+            self.out = Dense(16, 3, seed=1)
+
+        def forward(self, x):
+            return self.out(relu(self.hidden(x)))
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from autograd_core import Tensor
+from autograd_core.errors import DTypeError, StateDictError
+
+
+class Parameter(Tensor):
+    """A Tensor that a Module trains: always a leaf that requires grad.
+
+    Lists of Python floats become float32; numpy arrays keep their (floating) dtype.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data, dtype=None, name: str | None = None):
+        super().__init__(data, dtype=dtype, requires_grad=True, name=name)
+
+    def __repr__(self) -> str:
+        return "Parameter" + super().__repr__()[len("Tensor"):]
+
+
+class Module:
+    """Base class of layers and models: subclass it, assign parts in ``__init__``, write
+    ``forward``; call the module to run it."""
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
+
+    # ---- registration --------------------------------------------------------------------------
+    def __setattr__(self, name: str, value) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__}: call super().__init__() in __init__ "
+                                 f"before assigning attributes (assigning {name!r})")
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        if isinstance(value, (list, tuple)) and value and all(
+                isinstance(v, Module) for v in value):
+            value = ModuleList(value)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        object.__delattr__(self, name)
+
+    def _rebind_parameter(self, name: str, value: Tensor) -> None:
+        """Put a new tensor in a parameter's place (a differentiable optimizer step does this)."""
+        self._parameters[name] = value
+        object.__setattr__(self, name, value)
+
+    # ---- running -------------------------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args, **kwargs):
+        for hook in tuple(self._forward_pre_hooks.values()):
+            hook(self, args)
+        out = self.forward(*args, **kwargs)
+        for hook in tuple(self._forward_hooks.values()):
+            hook(self, args, out)
+        return out
+
+    def register_forward_pre_hook(self, hook) -> HookHandle:
+        """Call ``hook(module, args)`` before every forward; ``.remove()`` the handle to stop."""
+        return HookHandle(self._forward_pre_hooks, hook)
+
+    def register_forward_hook(self, hook) -> HookHandle:
+        """Call ``hook(module, args, output)`` after every forward (as PyTorch's)."""
+        return HookHandle(self._forward_hooks, hook)
+
+    def train(self, mode: bool = True) -> Module:
+        """Switch this module and all it contains to training mode (dropout on); returns self."""
+        for module in self.modules():
+            object.__setattr__(module, "training", bool(mode))
+        return self
+
+    def eval(self) -> Module:
+        """Switch to evaluation mode (dropout off); returns self."""
+        return self.train(False)
+
+    # ---- walking the tree ----------------------------------------------------------------------
+    def children(self) -> Iterator[Module]:
+        """The modules directly inside this one."""
+        return iter(self._modules.values())
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        return iter(self._modules.items())
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """This module and every module inside it, with dotted paths ('' for this one)."""
+        stack = [(prefix, self)]
+        seen = set()
+        while stack:  # a stack, not recursion: models may nest deeply
+            path, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield path, module
+            children = [(f"{path}.{name}" if path else name, child)
+                        for name, child in module._modules.items()]
+            stack.extend(reversed(children))
+
+    def modules(self) -> Iterator[Module]:
+        return (module for _, module in self.named_modules())
+
+    def named_parameters(self) -> Iterator[tuple[str, Tensor]]:
+        """``(dotted path, parameter)`` pairs, e.g. ``('layers.0.weight', ...)``; a parameter
+        shared by two modules is listed once."""
+        seen = set()
+        for path, module in self.named_modules():
+            for name, param in module._parameters.items():
+                if id(param) not in seen:
+                    seen.add(id(param))
+                    yield (f"{path}.{name}" if path else name), param
+
+    def parameters(self) -> Iterator[Tensor]:
+        return (param for _, param in self.named_parameters())
+
+    def _parameter_slots(self) -> Iterator[tuple[Module, str, Tensor]]:
+        """Every place a parameter is stored: (module, attribute name, parameter)."""
+        for _, module in self.named_modules():
+            for name, param in module._parameters.items():
+                yield module, name, param
+
+    def zero_grad(self) -> None:
+        """Forget the gradients of all parameters (set them to None)."""
+        for param in self.parameters():
+            param.grad = None
+
+    def num_parameters(self) -> int:
+        return sum(param.size for param in self.parameters())
+
+    # ---- state ---------------------------------------------------------------------------------
+    def state_dict(self) -> OrderedDict:
+        """Copies of every parameter's values, by dotted name."""
+        return OrderedDict((name, param.data.copy()) for name, param in self.named_parameters())
+
+    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+        """Copy values from ``state`` into the parameters, in place.
+
+        Everything is checked before anything is written: missing or unexpected names (when
+        ``strict``), shape or dtype mismatches raise a StateDictError listing all of them, and
+        the model is left unchanged.
+        """
+        own = OrderedDict(self.named_parameters())
+        missing = [name for name in own if name not in state]
+        unexpected = [name for name in state if name not in own]
+        problems = []
+        if strict and missing:
+            problems.append(f"missing keys: {missing}")
+        if strict and unexpected:
+            problems.append(f"unexpected keys: {unexpected}")
+        values = {}
+        for name, param in own.items():
+            if name not in state:
+                continue
+            value = state[name]
+            value = value.data if isinstance(value, Tensor) else np.asarray(value)
+            if value.shape != param.shape:
+                problems.append(f"{name}: shape {value.shape} in the state dict, "
+                                f"{param.shape} in the model")
+            elif not np.can_cast(value.dtype, param.dtype, casting="same_kind"):
+                problems.append(f"{name}: dtype {value.dtype} in the state dict cannot become "
+                                f"the model's {param.dtype}")
+            else:
+                values[name] = value
+        if problems:
+            raise StateDictError(f"load_state_dict into {type(self).__name__}: "
+                                 + "; ".join(problems) + ". The model was not changed.")
+        for name, value in values.items():
+            own[name].data[...] = value
+
+    # ---- display -------------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The arguments shown between the parentheses of this module's repr."""
+        return ""
+
+    def __repr__(self) -> str:
+        if not self._modules:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"{type(self).__name__}("]
+        for name, child in self._modules.items():
+            child_lines = repr(child).splitlines()
+            lines.append(f"  ({name}): {child_lines[0]}")
+            lines.extend("  " + line for line in child_lines[1:])
+        lines.append(")")
+        return "\n".join(lines)
+
+    def summary(self, input_shape: tuple | None = None, dtype=np.float32) -> str:
+        """A table of the layers (with output shapes when ``input_shape`` is given, batch axis
+        included) and parameter counts."""
+        rows = []
+        if input_shape is not None:
+            rows = _trace_output_shapes(self, input_shape, dtype)
+        else:
+            for path, module in self.named_modules():
+                if path and not module._modules:
+                    rows.append((path, type(module).__name__, None,
+                                 sum(p.size for p in module._parameters.values())))
+        header = ("layer", "type", "output shape", "parameters")
+        table = [header] + [(path, kind, "" if shape is None else str(shape), f"{count:,}")
+                            for path, kind, shape, count in rows]
+        widths = [max(len(row[i]) for row in table) for i in range(4)]
+        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+                 for row in table]
+        lines.insert(1, "-" * len(lines[0]))
+        total = self.num_parameters()
+        trainable = sum(p.size for p in self.parameters() if p.requires_grad)
+        lines.append(f"total parameters: {total:,} (trainable: {trainable:,})")
+        return "\n".join(lines)
+
+
+def _trace_output_shapes(model: Module, input_shape: tuple, dtype) -> list:
+    """Run the model once on zeros, recording each innermost module's output shape."""
+    from autograd_core import no_grad
+
+    rows = []
+
+    def record(module, args, out, path):
+        rows.append((path, type(module).__name__, tuple(np.shape(out)),
+                     sum(p.size for p in module._parameters.values())))
+
+    handles = [module.register_forward_hook(
+                   lambda m, a, o, path=path: record(m, a, o, path))
+               for path, module in model.named_modules() if path and not module._modules]
+    was_training = model.training
+    try:
+        model.eval()
+        with no_grad():
+            model(Tensor(np.zeros(input_shape, dtype=dtype)))
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    return rows
+
+
+class HookHandle:
+    """Returned by ``register_forward_hook``: ``remove()`` unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: OrderedDict, hook):
+        HookHandle._next_id += 1
+        self._id = HookHandle._next_id
+        self._hooks = hooks
+        hooks[self._id] = hook
+
+    def remove(self) -> None:
+        self._hooks.pop(self._id, None)
+
+
+class Sequential(Module):
+    """Modules applied one after the other: ``Sequential(Dense(2, 16), ReLU(), Dense(16, 3))``.
+
+    Its parts are named ``0``, ``1``, ... (so parameters are ``0.weight``, ``2.bias``, ...).
+    """
+
+    def __init__(self, *layers: Module):
+        super().__init__()
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(f"Sequential: part {i} is a {type(layer).__name__}, "
+                                "expected a Module")
+            setattr(self, str(i), layer)
+
+    def forward(self, x):
+        for layer in self._modules.values():
+            x = layer(x)
+        return x
+
+    def __getitem__(self, index: int) -> Module:
+        return list(self._modules.values())[index]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters are registered (named ``0``, ``1``, ...)."""
+
+    def __init__(self, modules: Iterable[Module] = ()):
+        super().__init__()
+        for module in modules:
+            self.append(module)
+
+    def append(self, module: Module) -> ModuleList:
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleList: expected a Module, got {type(module).__name__}")
+        setattr(self, str(len(self._modules)), module)
+        return self
+
+    def __getitem__(self, index: int) -> Module:
+        return list(self._modules.values())[index]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def forward(self, *args, **kwargs):
+        raise TypeError("ModuleList is a container, not a layer: call its modules instead")
+
+
+def check_floating(x, where: str) -> None:
+    """Raise a DTypeError when a layer is given non-floating input."""
+    dtype = x.dtype if isinstance(x, Tensor) else np.asarray(x).dtype
+    if dtype.kind != "f":
+        raise DTypeError(f"{where}: expected floating-point input, got dtype {dtype}; convert "
+                         "it first, e.g. x.astype('float32')")
