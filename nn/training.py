@@ -1,0 +1,399 @@
+"""Training loop and evaluation: ``fit``, ``evaluate``, ``predict``, ``accuracy``.
+
+``fit`` runs the loop every tutorial writes by hand (shuffle, batch, forward, loss, backward,
+step), records a :class:`History`, evaluates on validation data under ``no_grad`` and can stop
+early on the validation loss::
+
+    history = fit(model, cross_entropy, Adam(model.parameters(), lr=0.01), (x, y), epochs=20,
+                  batch_size=32, val_data=(x_val, y_val), metrics=["accuracy"], rng=0)
+    history.val_accuracy[-1]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from autograd_core import Tensor, no_grad
+from autograd_core.errors import ShapeError
+
+from .data import as_arrays, batches, check_batch_size, num_batches
+from .module import Module
+
+METRICS = ("accuracy",)
+
+
+def _batch_tensor(array: np.ndarray) -> Tensor:
+    """A constant Tensor around a batch, without the copy ``Tensor(array)`` makes: batches are
+    fresh arrays (or views nobody writes to), and the dtype is kept (float32 stays float32)."""
+    return Tensor._from_op(array, None)
+
+
+def _as_array(values) -> np.ndarray:
+    return values.data if isinstance(values, Tensor) else np.asarray(values)
+
+
+# ---- metrics ------------------------------------------------------------------------------------
+
+def _is_multiclass(scores: np.ndarray) -> bool:
+    return scores.ndim >= 2 and scores.shape[-1] > 1
+
+
+def _predicted_classes(scores: np.ndarray, threshold: float) -> np.ndarray:
+    if _is_multiclass(scores):
+        return np.argmax(scores, axis=-1)
+    binary = scores[..., 0] if scores.ndim >= 2 else scores  # (N, 1) and (N,) alike
+    return (binary > threshold).astype(np.int64)
+
+
+def _true_classes(labels: np.ndarray, scores: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    if labels.shape == scores.shape and _is_multiclass(scores):
+        return np.argmax(labels, axis=-1)  # one-hot (or soft) targets
+    if labels.dtype.kind == "f":
+        labels = labels >= 0.5  # binary targets written as 0.0 / 1.0
+    if labels.shape != predicted.shape and labels.size == predicted.size:
+        labels = labels.reshape(predicted.shape)  # (N, 1) labels for (N,) predictions
+    return labels
+
+
+def accuracy(scores, labels, threshold: float = 0.0) -> float:
+    """Fraction of examples whose predicted class is the true one.
+
+    ``scores`` are logits or probabilities of shape (N, C): the prediction is the largest. A
+    single column, (N,) or (N, 1), is a binary classifier's score: class 1 where it is above
+    ``threshold`` (0.0 suits logits; pass 0.5 for probabilities). ``labels`` are integer classes
+    (N,) or one-hot rows (N, C).
+
+    >>> accuracy(np.array([[2.0, 0.1], [0.3, 0.9]]), np.array([0, 0]))
+    0.5
+    """
+    correct, total = _count_correct(_as_array(scores), _as_array(labels), threshold)
+    if total == 0:
+        raise ValueError("accuracy: no examples (empty scores and labels)")
+    return correct / total
+
+
+def _count_correct(scores: np.ndarray, labels: np.ndarray, threshold: float = 0.0):
+    """(number of right predictions, number of examples)."""
+    predicted = _predicted_classes(scores, threshold)
+    truth = _true_classes(labels, scores, predicted)
+    if truth.shape != predicted.shape:
+        raise ShapeError(f"accuracy: labels of shape {labels.shape} do not fit scores of shape "
+                         f"{scores.shape}: expected integer labels of shape {predicted.shape} "
+                         f"or one-hot labels of shape {scores.shape}")
+    return int(np.count_nonzero(predicted == truth)), predicted.size
+
+
+def _check_metrics(metrics, where: str) -> tuple:
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    metrics = tuple(metrics or ())
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ValueError(f"{where}: unknown metrics {unknown}; available: {list(METRICS)}")
+    return metrics
+
+
+# ---- evaluation ---------------------------------------------------------------------------------
+
+@contextmanager
+def _eval_mode(model: Module):
+    """Eval mode (dropout off) and no graph recording inside; the model's mode is restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def predict(model: Module, x, batch_size: int = 256) -> np.ndarray:
+    """The model's outputs for every row of ``x``, as a numpy array, computed in batches in eval
+    mode (dropout off) without recording a graph. The model's mode is restored afterwards.
+
+    >>> predict(Dense(2, 3, rng=0), np.zeros((5, 2), dtype=np.float32)).shape
+    (5, 3)
+    """
+    (x,) = as_arrays((x,), "predict")
+    batch_size = check_batch_size(batch_size, "predict")
+    with _eval_mode(model):
+        outputs = [_as_array(model(_batch_tensor(xb)))
+                   for xb in batches(x, batch_size=batch_size)]
+    if not outputs:
+        raise ValueError("predict: x holds no examples")
+    return outputs[0].copy() if len(outputs) == 1 else np.concatenate(outputs)
+
+
+def evaluate(model: Module, loss_fn: Callable, x, y, batch_size: int = 256,
+             metrics: Iterable[str] = ("accuracy",)) -> dict:
+    """Mean loss (and each metric) over all of ``(x, y)``, in batches, in eval mode and without
+    recording a graph. ``loss_fn(outputs, targets)`` must average over its batch (the losses'
+    default ``reduction='mean'``). Pass ``metrics=()`` for regression.
+
+    Returns ``{'loss': ..., 'accuracy': ...}`` (Python floats).
+    """
+    x, y = as_arrays((x, y), "evaluate")
+    batch_size = check_batch_size(batch_size, "evaluate")
+    return _evaluate(model, loss_fn, x, y, batch_size, _check_metrics(metrics, "evaluate"))
+
+
+def _evaluate(model, loss_fn, x, y, batch_size: int, metrics: tuple) -> dict:
+    if len(x) == 0:
+        raise ValueError("evaluate: no examples to evaluate")
+    total_loss, correct = 0.0, 0
+    with _eval_mode(model):
+        for xb, yb in batches(x, y, batch_size=batch_size):
+            out = model(_batch_tensor(xb))
+            total_loss += float(_as_array(loss_fn(out, _batch_tensor(yb)))) * len(xb)
+            if metrics:
+                correct += _count_correct(_as_array(out), yb)[0]
+    result = {"loss": total_loss / len(x)}
+    if "accuracy" in metrics:
+        result["accuracy"] = correct / len(x)
+    return result
+
+
+# ---- history ------------------------------------------------------------------------------------
+
+@dataclass
+class History:
+    """What ``fit`` recorded, one entry per epoch run (lists stay empty when not tracked:
+    ``accuracy`` needs ``metrics=['accuracy']``, ``val_*`` need ``val_data``, ``lr`` an
+    optimizer with a numeric ``current_lr`` or ``lr`` attribute)."""
+
+    epoch: list = field(default_factory=list)        # epoch numbers, counted from 1
+    loss: list = field(default_factory=list)         # mean training loss over the epoch
+    accuracy: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    val_accuracy: list = field(default_factory=list)
+    lr: list = field(default_factory=list)           # learning rate of the epoch's first step
+    epoch_time: list = field(default_factory=list)   # seconds per epoch, evaluation included
+    wall_time: float = 0.0                           # seconds for the whole fit
+    best_epoch: int | None = None                    # epoch with the lowest val_loss
+    stopped_early: bool = False                      # by patience or by a callback
+    restored_best: bool = False                      # weights of best_epoch were put back
+
+    PER_EPOCH = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_time")
+
+    def as_dict(self) -> dict:
+        """The per-epoch lists that were recorded, by name (Keras' ``history.history``)."""
+        return {name: list(getattr(self, name)) for name in self.PER_EPOCH if getattr(self, name)}
+
+    def __len__(self) -> int:
+        return len(self.epoch)
+
+    def __repr__(self) -> str:
+        if not self.epoch:
+            return "History(no epochs)"
+        last = ", ".join(f"{name}={values[-1]:.4g}" for name, values in self.as_dict().items()
+                         if name not in ("epoch", "epoch_time"))
+        return f"History({len(self)} epochs, {self.wall_time:.2f} s; last: {last})"
+
+
+# ---- fit ----------------------------------------------------------------------------------------
+
+def _epoch_rng(rng, epoch: int):
+    """The shuffling randomness of one epoch. A seed gives each epoch its own stream derived
+    from (seed, epoch), so training resumed at epoch k shuffles as an unbroken run would."""
+    if rng is None or isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return np.random.default_rng([int(rng), epoch])
+    raise TypeError(f"fit: rng must be a seed (int), a numpy.random.Generator or None, "
+                    f"got {type(rng).__name__}")
+
+
+def _learning_rate(optimizer) -> float | None:
+    """The learning rate the next step uses: ``current_lr`` (nn.optim's optimizers, schedules
+    included), else a numeric ``lr`` attribute, else None (not recorded)."""
+    for name in ("current_lr", "lr"):
+        lr = getattr(optimizer, name, None)
+        if isinstance(lr, (int, float, np.number)) and not isinstance(lr, bool):
+            return float(lr)
+    return None
+
+
+def _stdout_is_terminal() -> bool:
+    try:
+        return bool(sys.stdout.isatty())
+    except (AttributeError, ValueError):  # replaced by an object without isatty, or closed
+        return False
+
+
+def _progress_bar(progress, total: int):
+    """A tqdm bar on stdout, or None for silence (``progress=None``: only on a terminal)."""
+    if progress is False or (progress is None and not _stdout_is_terminal()):
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        if progress is None:
+            return None
+        raise ModuleNotFoundError("fit(progress=True) draws its progress bar with tqdm, which "
+                                  "is not installed: pip install tqdm") from None
+    return tqdm(total=total, file=sys.stdout, unit="batch", dynamic_ncols=True)
+
+
+def _check_data(data, name: str) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise TypeError(f"fit: {name} must be an (x, y) pair of arrays, "
+                        f"got {type(data).__name__}")
+    x, y = as_arrays(data, f"fit ({name})")
+    if len(x) == 0:
+        raise ValueError(f"fit: {name} holds no examples")
+    return x, y
+
+
+def _format_epoch(history: History, total_epochs: int) -> str:
+    parts = [f"epoch {history.epoch[-1]}/{total_epochs}"]
+    for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        values = getattr(history, name)
+        if values:
+            parts.append(f"{name} {values[-1]:.4f}")
+    parts.append(f"({history.epoch_time[-1]:.2f} s)")
+    return "  ".join(parts)
+
+
+def _train_epoch(model, loss_fn, optimizer, x, y, batch_size, shuffle, rng, drop_last, metrics,
+                 bar) -> tuple[float, float | None]:
+    """One pass of gradient steps; returns the mean loss (and accuracy) over the examples seen."""
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    for xb, yb in batches(x, y, batch_size=batch_size, shuffle=shuffle, rng=rng,
+                          drop_last=drop_last):
+        out = model(_batch_tensor(xb))
+        loss = loss_fn(out, _batch_tensor(yb))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total_loss += float(loss.data) * len(xb)
+        seen += len(xb)
+        if metrics:
+            correct += _count_correct(out.data, yb)[0]
+        if bar is not None:
+            bar.update(1)
+    return total_loss / seen, (correct / seen if "accuracy" in metrics else None)
+
+
+def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 10,
+        batch_size: int = 32, val_data=None, *, metrics: Iterable[str] = (),
+        shuffle: bool = True, rng=None, drop_last: bool = False, patience: int | None = None,
+        min_delta: float = 0.0, restore_best: bool = False, progress: bool | None = None,
+        verbose: bool = False, callbacks: Iterable[Callable] = (), initial_epoch: int = 0,
+        eval_batch_size: int | None = None) -> History:
+    """Train ``model`` on ``train_data = (x, y)`` for ``epochs`` epochs of minibatch steps.
+
+    Each step: ``optimizer.zero_grad()``, ``loss_fn(model(xb), yb).backward()``,
+    ``optimizer.step()``, with the model in training mode. Batches are Tensors around the numpy
+    rows (no copy, dtype kept). ``loss_fn`` must average over its batch (the default reduction).
+
+    - ``metrics=['accuracy']`` also records the training (and validation) accuracy.
+    - ``val_data=(x_val, y_val)`` is evaluated after every epoch, in eval mode under
+      ``no_grad``, in batches of ``eval_batch_size`` (default: max(batch_size, 256)).
+    - ``shuffle`` reorders the examples every epoch; ``rng`` (a seed) makes the order
+      reproducible, epoch by epoch, so ``initial_epoch=k`` continues a run saved after k epochs
+      exactly as an unbroken run (restore the model and optimizer with ``load_checkpoint``).
+    - ``patience=p`` stops when ``val_loss`` has not improved by more than ``min_delta`` for
+      ``p`` epochs; ``restore_best=True`` puts back the weights of the epoch with the lowest
+      ``val_loss`` at the end (both need ``val_data``).
+    - ``progress``: a tqdm bar on stdout; None (default) shows it only when tqdm is installed
+      and stdout is a terminal. ``verbose=True`` prints one line per epoch.
+    - ``callbacks``: functions called as ``callback(history)`` after each epoch; one that
+      returns a true value stops training.
+
+    Returns the :class:`History`. The model is left in the mode (train/eval) it had.
+    """
+    x, y = _check_data(train_data, "train_data")
+    val = None if val_data is None else _check_data(val_data, "val_data")
+    batch_size = check_batch_size(batch_size, "fit")
+    eval_batch_size = check_batch_size(eval_batch_size or max(batch_size, 256), "fit")
+    metrics = _check_metrics(metrics, "fit")
+    callbacks = list(callbacks)
+    for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"fit: {name} must be a non-negative int, got {value!r}")
+    if patience is not None and (isinstance(patience, bool) or not isinstance(
+            patience, (int, np.integer)) or patience < 1):
+        raise ValueError(f"fit: patience must be a positive int or None, got {patience!r}")
+    if val is None and (patience is not None or restore_best):
+        raise ValueError("fit: early stopping (patience=) and restore_best=True watch the "
+                         "validation loss: pass val_data=(x_val, y_val)")
+    steps = num_batches(len(x), batch_size, drop_last)
+    if steps == 0:
+        raise ValueError(f"fit: drop_last=True with {len(x)} examples and batch_size="
+                         f"{batch_size} leaves no batch to train on")
+    _epoch_rng(rng, 0)  # a bad rng fails before any training
+    shared_rng = np.random.default_rng() if rng is None else rng
+
+    history = History()
+    best_loss, best_state, waited = np.inf, None, 0
+    was_training = model.training
+    started = time.perf_counter()
+    bar = _progress_bar(progress, total=steps * max(epochs - initial_epoch, 0))
+    try:
+        for epoch in range(initial_epoch, epochs):
+            epoch_started = time.perf_counter()
+            if bar is not None:
+                bar.set_description(f"epoch {epoch + 1}/{epochs}", refresh=False)
+            lr = _learning_rate(optimizer)
+            loss, acc = _train_epoch(model, loss_fn, optimizer, x, y, batch_size, shuffle,
+                                     _epoch_rng(shared_rng, epoch), drop_last, metrics, bar)
+            history.epoch.append(epoch + 1)
+            history.loss.append(loss)
+            if acc is not None:
+                history.accuracy.append(acc)
+            if lr is not None:
+                history.lr.append(lr)
+            if val is not None:
+                result = _evaluate(model, loss_fn, *val, eval_batch_size, metrics)
+                history.val_loss.append(result["loss"])
+                if "accuracy" in result:
+                    history.val_accuracy.append(result["accuracy"])
+            history.epoch_time.append(time.perf_counter() - epoch_started)
+            history.wall_time = time.perf_counter() - started
+            _report(history, epochs, bar, verbose)
+
+            stop = False
+            if val is not None:
+                if history.val_loss[-1] < best_loss - min_delta:
+                    best_loss, waited = history.val_loss[-1], 0
+                    history.best_epoch = epoch + 1
+                    if restore_best:
+                        best_state = model.state_dict()
+                else:
+                    waited += 1
+                    stop = patience is not None and waited >= patience
+            for callback in callbacks:
+                stop = bool(callback(history)) or stop
+            if stop:
+                history.stopped_early = epoch + 1 < epochs
+                break
+        if best_state is not None and history.best_epoch != history.epoch[-1]:
+            model.load_state_dict(best_state)
+            history.restored_best = True
+    finally:
+        if bar is not None:
+            bar.close()
+        model.train(was_training)
+    history.wall_time = time.perf_counter() - started
+    return history
+
+
+def _report(history: History, epochs: int, bar, verbose: bool) -> None:
+    if bar is not None:
+        bar.set_postfix_str(_format_epoch(history, epochs).split("  ", 1)[1], refresh=True)
+    if verbose:
+        line = _format_epoch(history, epochs)
+        if bar is not None:
+            bar.write(line, file=sys.stdout)
+        else:
+            print(line, flush=True)
+
+
+__all__ = ["History", "accuracy", "evaluate", "fit", "predict"]
