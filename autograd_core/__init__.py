@@ -68,6 +68,7 @@ from .ops import (
 )
 from .scalar import Scalar
 from .tensor import Tensor, full, ones, ones_like, tensor, zeros, zeros_like
+from .viz import draw_graph as draw_graph
 
 __version__ = "0.1.0"
 

@@ -22,7 +22,24 @@ from .losses import (
 )
 
 # ---- optimizers and schedules (nn/optim.py, nn/schedules.py) ------------------------------------
+from . import optim, schedules
+from .optim import (
+    SGD,
+    Adagrad,
+    Adam,
+    AdamW,
+    Optimizer,
+    RMSProp,
+    clip_grad_norm_,
+    clip_grad_value_,
+)
+from .schedules import CosineDecay, ExponentialDecay, InverseTimeDecay, Schedule, StepDecay
 
 # ---- data, training, saving (nn/data.py, nn/training.py, nn/serialization.py) -------------------
+from . import data, serialization, training
+from .data import DataLoader, batches, train_val_split
+from .serialization import load, load_checkpoint, save, save_checkpoint
+from .training import History, accuracy, evaluate, fit, predict
 
 # ---- pictures (nn/viz.py) -----------------------------------------------------------------------
+from .viz import draw_network, record_modules
