@@ -20,5 +20,11 @@ if [ ! -x .venv/bin/python ]; then
         "$PYTHON" -m venv .venv
     fi
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+# The `dot` binary renders graphs (tests/test_viz.py renders real SVG and PNG files).
+command -v dot >/dev/null 2>&1 || apt_install graphviz
+# Fashion-MNIST's IDX files come from Debian, never from a download (tests read a slice of them).
+dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || apt_install dataset-fashion-mnist
+# The examples extra (matplotlib, tqdm, scikit-learn's bundled datasets): the examples'
+# end-to-end tests and the progress-bar tests need it.
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev,examples]"
 exec .venv/bin/python -m pytest "$@"
