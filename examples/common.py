@@ -1,0 +1,109 @@
+"""What every example shares: its command line, where outputs go, and the plots."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+
+import autograd_core as ag
+import nn
+
+
+def parse_args(description: str, argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true",
+                        help="a few seconds on a small slice of the data (used by the tests)")
+    parser.add_argument("--out", default="out", help="folder for plots and models (default: out)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for data, weights and shuffling")
+    args = parser.parse_args(argv)
+    args.out = Path(args.out)
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def pyplot():
+    """matplotlib's pyplot on a file-only backend (no screen needed), or a clear error."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise SystemExit("the examples draw plots with matplotlib: "
+                         "pip install -e '.[examples]'") from None
+    return plt
+
+
+def predict_classes(model, x: np.ndarray) -> np.ndarray:
+    model.eval()
+    with ag.no_grad():
+        return np.argmax(model(ag.Tensor(x)).data, axis=-1)
+
+
+def plot_decision_boundary(models: dict, x: np.ndarray, y: np.ndarray, path: Path) -> Path:
+    """One panel per model: its predicted class over the plane, with the data on top."""
+    plt = pyplot()
+    low, high = x.min(axis=0) - 0.25, x.max(axis=0) + 0.25
+    grid_x, grid_y = np.meshgrid(np.linspace(low[0], high[0], 300),
+                                 np.linspace(low[1], high[1], 300))
+    grid = np.c_[grid_x.ravel(), grid_y.ravel()].astype(np.float32)
+    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 4.6), squeeze=False)
+    for ax, (title, model) in zip(axes[0], models.items()):
+        classes = predict_classes(model, grid).reshape(grid_x.shape)
+        ax.contourf(grid_x, grid_y, classes, alpha=0.35, cmap="brg",
+                    levels=np.arange(y.max() + 2) - 0.5)
+        ax.scatter(x[:, 0], x[:, 1], c=y, s=12, cmap="brg", edgecolors="k", linewidths=0.3)
+        ax.set_title(title)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_curves(histories: dict, path: Path, keys=("loss", "val_loss")) -> Path:
+    """Training curves per run (one line per run and key) against the epoch."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, history in histories.items():
+        for key in keys:
+            values = getattr(history, key, None) or []
+            if values:
+                ax.plot(np.arange(1, len(values) + 1), values, label=f"{name} {key}")
+    ax.set_xlabel("epoch")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_confusion_matrix(y_true, y_pred, labels, path: Path) -> Path:
+    plt = pyplot()
+    k = len(labels)
+    matrix = np.zeros((k, k), dtype=np.int64)
+    np.add.at(matrix, (y_true, y_pred), 1)
+    fig, ax = plt.subplots(figsize=(6, 5.5))
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
+                color="white" if count > matrix.max() / 2 else "black")
+    ax.set_xticks(range(k), labels, rotation=45, ha="right")
+    ax.set_yticks(range(k), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def accuracy(model, x, y) -> float:
+    return float(np.mean(predict_classes(model, x) == y))
+
+
+__all__ = ["accuracy", "nn", "parse_args", "plot_confusion_matrix", "plot_curves",
+           "plot_decision_boundary", "predict_classes", "pyplot"]
