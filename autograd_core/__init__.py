@@ -68,15 +68,29 @@ from .ops import (
 )
 from .scalar import Scalar
 from .tensor import Tensor, full, ones, ones_like, tensor, zeros, zeros_like
-from .viz import draw_graph as draw_graph
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # draw_graph is imported on first use: it pulls in graphviz, which nothing else needs, and an
+    # eager import would make `python -m autograd_core.viz` run a module already imported.
+    if name == "draw_graph":
+        from .viz import draw_graph
+
+        return draw_graph
+    raise AttributeError(f"module 'autograd_core' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), "draw_graph"])
+
 
 __all__ = [
     "AutogradError", "BackwardError", "CheckpointError", "DTypeError", "Function",
     "GradcheckError", "Scalar", "StateDictError",
     "ShapeError", "Tensor", "Variable", "abs", "add", "astype", "broadcast_to", "clip", "clone",
-    "concatenate", "div", "enable_grad", "exp", "expand_dims", "full", "grad", "gradcheck",
+    "concatenate", "div", "draw_graph", "enable_grad", "exp", "expand_dims", "full", "grad", "gradcheck",
     "gradgradcheck", "hvp", "is_grad_enabled", "jacobian", "leaky_relu", "log", "logsumexp",
     "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg", "no_grad", "ones",
     "ones_like", "pow", "registry", "relu", "reshape", "set_grad_enabled", "sigmoid", "sign",

@@ -455,8 +455,8 @@ def main(argv=None) -> int:
     """Command line: render a built-in example's graph or a saved model's picture to a file.
 
     ``python -m autograd_core [MODEL] [--example neuron|expression|mlp] [-o graph.png] [--graph]
-    [--dot]``; ``python -m autograd_core.viz`` runs the same (Python then warns that the module
-    was already imported by the package, which is harmless). Returns the exit status.
+    [--dot]``; ``python -m autograd_core.viz`` and the ``autograd-viz`` console script run the same.
+    Returns the exit status.
     """
     parser = argparse.ArgumentParser(
         prog="python -m autograd_core",

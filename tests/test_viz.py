@@ -221,6 +221,7 @@ def test_cli_renders_an_example_and_a_saved_state_dict(tmp_path):
     assert "layer 2 (2: Dense)" in (tmp_path / "net.svg").read_text()
     done = run_cli(saved, "--graph", "--dot", module="autograd_core.viz")
     assert done.returncode == 0 and done.stdout.count("label=<MatMul>") == 2
+    assert "Warning" not in done.stderr
     done = run_cli(tmp_path / "missing.npz")
     assert done.returncode == 1 and "missing.npz" in done.stderr
 
