@@ -55,9 +55,11 @@ def plot_decision_boundary(models: dict, x: np.ndarray, y: np.ndarray, path: Pat
     fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 4.6), squeeze=False)
     for ax, (title, model) in zip(axes[0], models.items()):
         classes = predict_classes(model, grid).reshape(grid_x.shape)
-        ax.contourf(grid_x, grid_y, classes, alpha=0.35, cmap="brg",
+        # The same vmin/vmax for regions and points, so that a class has one colour in both.
+        ax.contourf(grid_x, grid_y, classes, alpha=0.35, cmap="brg", vmin=0, vmax=y.max(),
                     levels=np.arange(y.max() + 2) - 0.5)
-        ax.scatter(x[:, 0], x[:, 1], c=y, s=12, cmap="brg", edgecolors="k", linewidths=0.3)
+        ax.scatter(x[:, 0], x[:, 1], c=y, s=12, cmap="brg", vmin=0, vmax=y.max(),
+                   edgecolors="k", linewidths=0.3)
         ax.set_title(title)
         ax.set_xticks([])
         ax.set_yticks([])

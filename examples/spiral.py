@@ -1,7 +1,7 @@
 """Classify the 3-arm spiral with Dense-ReLU-Dense and softmax cross-entropy, trained once with
 SGD (momentum and inverse-time decay) and once with Adam, as in "Neural Networks from Scratch".
 
-    python -m examples.spiral            # about half a minute; --quick for a smoke run
+    python -m examples.spiral            # a few seconds; --quick for a smoke run
 
 Prints train/test accuracy of both runs and writes to --out (default out/): the decision
 boundaries, the loss curves, and the computation graph of one training step.
