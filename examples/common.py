@@ -36,6 +36,14 @@ def pyplot():
     return plt
 
 
+def save_figure(fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` and free it (pyplot keeps every open figure alive)."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+    return path
+
+
 def predict_classes(model, x: np.ndarray) -> np.ndarray:
     """The class ``model`` picks for each row: the largest of several scores, or for a single
     logit column (a binary classifier) class 1 where the logit is positive."""
@@ -63,10 +71,7 @@ def plot_decision_boundary(models: dict, x: np.ndarray, y: np.ndarray, path: Pat
         ax.set_title(title)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_curves(histories: dict, path: Path, keys=("loss", "val_loss")) -> Path:
@@ -81,10 +86,7 @@ def plot_curves(histories: dict, path: Path, keys=("loss", "val_loss")) -> Path:
     ax.set_xlabel("epoch")
     ax.set_yscale("log")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_confusion_matrix(y_true, y_pred, labels, path: Path) -> Path:
@@ -101,10 +103,7 @@ def plot_confusion_matrix(y_true, y_pred, labels, path: Path) -> Path:
     ax.set_yticks(range(k), labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def accuracy(model, x, y) -> float:
@@ -144,4 +143,4 @@ class Stopwatch:
 
 __all__ = ["Stopwatch", "accuracy", "parse_args", "plot_confusion_matrix", "plot_curves",
            "plot_decision_boundary", "predict_classes", "pyplot", "render_training_step_graph",
-           "report_written"]
+           "report_written", "save_figure"]

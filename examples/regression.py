@@ -22,7 +22,7 @@ import numpy as np
 
 import nn
 from examples import datasets
-from examples.common import parse_args, plot_curves, pyplot, report_written
+from examples.common import parse_args, plot_curves, pyplot, report_written, save_figure
 
 
 def make_model(seed: int, hidden: int = 32) -> nn.Module:
@@ -43,10 +43,7 @@ def plot_predictions(y_true, y_pred, path: Path) -> Path:
     ax.set_xlabel("true progression score")
     ax.set_ylabel("predicted")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def main(argv=None) -> dict:
