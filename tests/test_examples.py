@@ -1,6 +1,7 @@
 """End to end: every example's --quick run trains, prints its results and writes its files.
 
-Each runs in-process (main(argv)) into tmp_path; one runs as a file, as a user would type it.
+Each runs in-process (main(argv)) into tmp_path; every one also starts as a file
+(`python examples/NAME.py`, as a user would type it), and one runs that way to the end.
 """
 
 import subprocess
@@ -13,6 +14,8 @@ from examples import digits, fashion_mnist, graph, regression, spiral, xor
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG = b"\x89PNG\r\n\x1a\n"
+EXAMPLES = sorted(path.stem for path in (ROOT / "examples").glob("*.py")
+                  if path.stem not in ("__init__", "common", "datasets"))
 
 
 def run(example, tmp_path, capsys):
@@ -87,11 +90,21 @@ def test_graph(tmp_path, capsys):
     assert "MatMul" in step and "Tanh" in step and "2.bias" in step
 
 
-@pytest.mark.parametrize("name", ["graph"])
-def test_runs_as_a_file_from_anywhere(tmp_path, name):
-    """`python examples/NAME.py` works (not only `python -m examples.NAME`), from any folder."""
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / f"{name}.py"), "--quick",
-                           "--out", str(tmp_path)], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120)
+def run_file(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / f"{name}.py"), *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert f"wrote {tmp_path.resolve() / 'graph_network.png'}" in done.stdout
+    return done
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_example_imports_when_run_as_a_file(tmp_path, name):
+    """`python examples/NAME.py` finds the `examples` package from any folder (--help stops
+    right after the imports)."""
+    assert "--quick" in run_file(name, "--help", cwd=tmp_path).stdout
+
+
+def test_an_example_run_as_a_file_writes_where_it_says(tmp_path):
+    done = run_file("graph", "--quick", "--out", "pictures", cwd=tmp_path)
+    picture = (tmp_path / "pictures" / "graph_network.png").resolve()
+    assert f"wrote {picture}" in done.stdout and picture.read_bytes().startswith(PNG)
