@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -35,10 +36,21 @@ def pyplot():
     return plt
 
 
+def save_figure(fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` and free it (pyplot keeps every open figure alive)."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+    return path
+
+
 def predict_classes(model, x: np.ndarray) -> np.ndarray:
-    model.eval()
-    with ag.no_grad():
-        return np.argmax(model(ag.Tensor(x)).data, axis=-1)
+    """The class ``model`` picks for each row: the largest of several scores, or for a single
+    logit column (a binary classifier) class 1 where the logit is positive."""
+    scores = nn.predict(model, x, batch_size=4096)
+    if scores.ndim == 2 and scores.shape[1] == 1:
+        return (scores[:, 0] > 0).astype(np.int64)
+    return np.argmax(scores, axis=-1)
 
 
 def plot_decision_boundary(models: dict, x: np.ndarray, y: np.ndarray, path: Path) -> Path:
@@ -51,16 +63,15 @@ def plot_decision_boundary(models: dict, x: np.ndarray, y: np.ndarray, path: Pat
     fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 4.6), squeeze=False)
     for ax, (title, model) in zip(axes[0], models.items()):
         classes = predict_classes(model, grid).reshape(grid_x.shape)
-        ax.contourf(grid_x, grid_y, classes, alpha=0.35, cmap="brg",
+        # The same vmin/vmax for regions and points, so that a class has one colour in both.
+        ax.contourf(grid_x, grid_y, classes, alpha=0.35, cmap="brg", vmin=0, vmax=y.max(),
                     levels=np.arange(y.max() + 2) - 0.5)
-        ax.scatter(x[:, 0], x[:, 1], c=y, s=12, cmap="brg", edgecolors="k", linewidths=0.3)
+        ax.scatter(x[:, 0], x[:, 1], c=y, s=12, cmap="brg", vmin=0, vmax=y.max(),
+                   edgecolors="k", linewidths=0.3)
         ax.set_title(title)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_curves(histories: dict, path: Path, keys=("loss", "val_loss")) -> Path:
@@ -75,10 +86,7 @@ def plot_curves(histories: dict, path: Path, keys=("loss", "val_loss")) -> Path:
     ax.set_xlabel("epoch")
     ax.set_yscale("log")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_confusion_matrix(y_true, y_pred, labels, path: Path) -> Path:
@@ -95,15 +103,44 @@ def plot_confusion_matrix(y_true, y_pred, labels, path: Path) -> Path:
     ax.set_yticks(range(k), labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def accuracy(model, x, y) -> float:
     return float(np.mean(predict_classes(model, x) == y))
 
 
-__all__ = ["accuracy", "nn", "parse_args", "plot_confusion_matrix", "plot_curves",
-           "plot_decision_boundary", "predict_classes", "pyplot"]
+def render_training_step_graph(model, loss_fn, x, y, path_stem, formats=("svg",),
+                               rankdir: str = "LR") -> list[Path]:
+    """Run one forward and backward pass of ``loss_fn(model(x), y)`` and render its computation
+    graph (ops boxed by module, parameters named, gradients shown) once per format."""
+    model.train()
+    with nn.record_modules(model):
+        loss = loss_fn(model(ag.Tensor(x)), y)
+    loss.backward()
+    graph = ag.draw_graph(loss, params=model.named_parameters(), show_grads=True,
+                          cluster_by="module", rankdir=rankdir)
+    return [Path(graph.render(outfile=f"{path_stem}.{fmt}", cleanup=True)) for fmt in formats]
+
+
+def report_written(*paths) -> None:
+    """Say where each output went (as an absolute path, so it can be opened from anywhere)."""
+    for path in paths:
+        print(f"wrote {Path(path).resolve()}")
+
+
+class Stopwatch:
+    """Wall time of a ``with`` block, in ``seconds``."""
+
+    def __enter__(self):
+        self.started = time.perf_counter()
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc_info):
+        self.seconds = time.perf_counter() - self.started
+
+
+__all__ = ["Stopwatch", "accuracy", "parse_args", "plot_confusion_matrix", "plot_curves",
+           "plot_decision_boundary", "predict_classes", "pyplot", "render_training_step_graph",
+           "report_written", "save_figure"]

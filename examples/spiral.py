@@ -1,7 +1,7 @@
 """Classify the 3-arm spiral with Dense-ReLU-Dense and softmax cross-entropy, trained once with
 SGD (momentum and inverse-time decay) and once with Adam, as in "Neural Networks from Scratch".
 
-    python -m examples.spiral            # about half a minute; --quick for a smoke run
+    python -m examples.spiral            # a few seconds; --quick for a smoke run
 
 Prints train/test accuracy of both runs and writes to --out (default out/): the decision
 boundaries, the loss curves, and the computation graph of one training step.
@@ -9,14 +9,22 @@ boundaries, the loss curves, and the computation graph of one training step.
 
 from __future__ import annotations
 
-import time
+import sys
+from pathlib import Path
 
-import numpy as np
+if not __package__:  # run as a file (python examples/spiral.py): make `examples` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import autograd_core as ag
 import nn
 from examples import datasets
-from examples.common import parse_args, plot_curves, plot_decision_boundary
+from examples.common import (
+    Stopwatch,
+    parse_args,
+    plot_curves,
+    plot_decision_boundary,
+    render_training_step_graph,
+    report_written,
+)
 
 
 def make_model(seed: int) -> nn.Module:
@@ -32,15 +40,6 @@ OPTIMIZERS = {
 }
 
 
-def render_training_step_graph(model, x, y, path_stem):
-    """The graph of one training step's loss, with the model's parameter names, as SVG."""
-    model.train()
-    loss = nn.cross_entropy(model(ag.Tensor(x[:8])), y[:8])
-    loss.backward()
-    graph = ag.draw_graph(loss, params=model.named_parameters(), show_grads=True)
-    return graph.render(str(path_stem), format="svg", cleanup=True)
-
-
 def main(argv=None) -> dict:
     args = parse_args(__doc__.splitlines()[0], argv)
     points = 40 if args.quick else 100
@@ -51,23 +50,23 @@ def main(argv=None) -> dict:
     models, histories, results = {}, {}, {}
     for name, make_optimizer in OPTIMIZERS.items():
         model = make_model(args.seed)
-        started = time.perf_counter()
-        histories[name] = nn.fit(model, nn.cross_entropy, make_optimizer(model.parameters()),
-                                 (x, y), epochs=epochs, batch_size=len(x), shuffle=False,
-                                 metrics=["accuracy"], progress=False)
-        seconds = time.perf_counter() - started
+        with Stopwatch() as watch:
+            histories[name] = nn.fit(model, nn.cross_entropy, make_optimizer(model.parameters()),
+                                     (x, y), epochs=epochs, batch_size=len(x), shuffle=False,
+                                     metrics=["accuracy"], progress=False)
         train_acc = nn.accuracy(nn.predict(model, x), y)
         test_acc = nn.accuracy(nn.predict(model, x_test), y_test)
         models[name], results[name] = model, {"train_accuracy": train_acc,
-                                              "test_accuracy": test_acc, "seconds": seconds}
+                                              "test_accuracy": test_acc, "seconds": watch.seconds}
         print(f"{name:40s} train accuracy {train_acc:.3f}  test accuracy {test_acc:.3f}  "
-              f"({epochs} epochs, {seconds:.1f} s)")
+              f"({epochs} epochs, {watch.seconds:.1f} s)")
 
-    boundary = plot_decision_boundary(models, x, y, args.out / "spiral_decision_boundary.png")
-    curves = plot_curves(histories, args.out / "spiral_loss.png", keys=("loss",))
-    graph = render_training_step_graph(make_model(args.seed), x, y, args.out / "spiral_graph")
-    for path in (boundary, curves, graph):
-        print(f"wrote {path}")
+    report_written(
+        plot_decision_boundary(models, x, y, args.out / "spiral_decision_boundary.png"),
+        plot_curves(histories, args.out / "spiral_loss.png", keys=("loss",)),
+        # The graph of one step on a small batch: the full batch draws the same ops.
+        *render_training_step_graph(make_model(args.seed), nn.cross_entropy, x[::40], y[::40],
+                                    args.out / "spiral_graph"))
     return results
 
 

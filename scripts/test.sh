@@ -1,30 +1,7 @@
 #!/usr/bin/env bash
-# Set up everything the test suite needs on a fresh Debian machine and run it.
-# Idempotent: reuses .venv, installs only what is missing. The README's test command and CI's.
+# Set up everything (scripts/setup.sh) and run the test suite; arguments go to pytest.
+# The README's test command and CI's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-apt_updated=0
-apt_install() {
-    [ "$apt_updated" = 1 ] || { as_root apt-get update -qq; apt_updated=1; }
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
-}
-
-PYTHON=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-    rm -rf .venv
-    if ! "$PYTHON" -m venv .venv 2>/dev/null; then
-        rm -rf .venv
-        apt_install python3-venv   # Debian ships venv separately from python3
-        "$PYTHON" -m venv .venv
-    fi
-fi
-# The `dot` binary renders graphs (tests/test_viz.py renders real SVG and PNG files).
-command -v dot >/dev/null 2>&1 || apt_install graphviz
-# Fashion-MNIST's IDX files come from Debian, never from a download (tests read a slice of them).
-dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || apt_install dataset-fashion-mnist
-# The examples extra (matplotlib, tqdm, scikit-learn's bundled datasets): the examples'
-# end-to-end tests and the progress-bar tests need it.
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev,examples]"
+bash scripts/setup.sh
 exec .venv/bin/python -m pytest "$@"
