@@ -21,10 +21,12 @@ from __future__ import annotations
 import weakref
 from collections.abc import Sequence
 
+from . import anomaly
 from .errors import BackwardError
 from .grad_mode import is_grad_enabled, set_grad_enabled
 
 _OUTPUT = object()  # stands for "the node's own output" in a node's saved values
+_anomaly = anomaly._state  # per-thread flag: anomaly detection on (anomaly.py)
 
 
 class Variable:
@@ -34,7 +36,8 @@ class Variable:
     graph logic itself lives here and in the engine functions.
     """
 
-    __slots__ = ("data", "grad", "_requires_grad", "_grad_fn", "name", "__weakref__")
+    # _version counts in-place changes of data (see Function.saved_tensors).
+    __slots__ = ("data", "grad", "_requires_grad", "_grad_fn", "name", "_version", "__weakref__")
 
     # ---- hooks each family implements -------------------------------------------------------
     @classmethod
@@ -143,7 +146,7 @@ class Function:
 
     __slots__ = (
         "_next", "needs_input_grad", "_saved", "_out_data", "_out_type",
-        "_retained", "_freed", "_graph_mode", "__dict__",
+        "_retained", "_freed", "_graph_mode", "_versions", "__dict__",
     )
 
     @staticmethod
@@ -164,18 +167,25 @@ class Function:
 
     @property
     def saved_tensors(self) -> tuple:
-        """What forward saved: inputs and the output come back as Tensors in create_graph mode."""
+        """What forward saved: inputs and the output come back as Tensors in create_graph mode.
+
+        Raises a BackwardError if a saved input or the saved output was changed in place since.
+        """
         if self._freed:
             raise _freed_error(self)
         graph = self._graph_mode
         unpacked = []
-        for value in self._saved:
+        for value, version in zip(self._saved, self._versions):
             if value is _OUTPUT:
+                if version:
+                    raise _modified_error(self, value)
                 # A fresh value whose grad_fn is this node: the same graph edge as the real output,
                 # without the node holding its output alive (which would be a reference cycle).
                 unpacked.append(self._out_type._from_op(self._out_data, self) if graph
                                 else self._out_data)
             elif isinstance(value, Variable):
+                if value._version != version:
+                    raise _modified_error(self, value)
                 unpacked.append(value if graph else value.data)
             else:
                 unpacked.append(value)
@@ -207,8 +217,13 @@ class Function:
         ctx._saved = ()
         out = family._run_forward(cls, ctx, raw, kwargs)
         if not (requires_grad and is_grad_enabled() and family._can_carry_grad(out)):
+            if _anomaly.enabled:
+                anomaly.check_forward(cls, raw, out)
             return family._from_op(out, None)
         ctx._record(args, raw, out, family)
+        if _anomaly.enabled:
+            anomaly.check_forward(cls, raw, out)
+            anomaly.remember(ctx, raw)
         return family._from_op(out, ctx)
 
     def _record(self, args, raw, out, family) -> None:
@@ -220,8 +235,18 @@ class Function:
         self._freed = False
         self._out_data = None
         if self._saved:
-            self._saved = tuple(self._resolve_saved(position, value, args, raw, out)
-                                for position, value in enumerate(self._saved))
+            # With each saved value, the version of a saved input (0 for the output and
+            # constants), checked when backward unpacks them; an in-place change of the output
+            # makes its entry non-zero (Tensor._bump_version). One loop: this is the hot path.
+            saved, versions = [], []
+            for position, value in enumerate(self._saved):
+                value = self._resolve_saved(position, value, args, raw, out)
+                saved.append(value)
+                versions.append(value._version if isinstance(value, Variable) else 0)
+            self._saved = tuple(saved)
+            self._versions = tuple(versions)
+        else:
+            self._versions = ()
 
     def _resolve_saved(self, position: int, value, args, raw, out):
         """What a saved raw value stands for: an input Variable, the output, or a constant.
@@ -268,6 +293,16 @@ def _check_requires_grad(value, where: str, what: str) -> None:
             "set requires_grad=True on the leaves it is computed from, and do not compute it "
             "under no_grad()"
         )
+
+
+def _modified_error(node: Function, value) -> BackwardError:
+    what = "its output" if value is _OUTPUT else "one of its inputs"
+    shape = getattr(node._out_data if value is _OUTPUT else value.data, "shape", ())
+    return BackwardError(
+        f"{node.name()}: {what} (shape {shape}), which it saved for backward, was modified by an "
+        "in-place operation after the forward pass, so its gradient would be wrong. Do the "
+        "in-place change after backward(), or change a copy (t = t.clone(), or t = t + v)."
+    )
 
 
 def _freed_error(node: Function) -> BackwardError:
@@ -334,6 +369,7 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
         needed, expand = _paths_to(order, targets)
     captured = {}
     claimed = set()
+    check = _anomaly.enabled
     with set_grad_enabled(create_graph):
         for item in reversed(order):
             grad = grads.pop(id(item), None)
@@ -351,7 +387,11 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
                     kept._accumulate_grad(grad, create_graph, claimed)
             if expand is not None and id(item) not in expand:
                 continue
+            if check:
+                anomaly.check_saved(item)
             input_grads = _call_backward(item, grad, create_graph)
+            if check:
+                anomaly.check_backward(item, grad, input_grads)
             if not retain_graph:
                 item._release()
             for parent, parent_grad in zip(item._next, input_grads):

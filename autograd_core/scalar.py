@@ -267,6 +267,7 @@ class Scalar(Variable):
         self._grad_fn = None
         self._requires_grad = bool(requires_grad)
         self.name = name
+        self._version = 0
 
     # ---- engine hooks ---------------------------------------------------------------------------
     @classmethod
@@ -277,6 +278,7 @@ class Scalar(Variable):
         scalar._grad_fn = node
         scalar._requires_grad = node is not None
         scalar.name = None
+        scalar._version = 0
         return scalar
 
     @staticmethod

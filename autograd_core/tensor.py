@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import ops
-from .engine import Variable
+from .engine import _OUTPUT, Variable
 from .errors import BackwardError, DTypeError, ShapeError
 from .grad_mode import is_grad_enabled, set_grad_enabled
 
@@ -63,6 +63,7 @@ class Tensor(Variable):
         self._grad_fn = None
         self._requires_grad = False
         self.name = name
+        self._version = 0
         if requires_grad:
             self.requires_grad_(True)
 
@@ -75,6 +76,7 @@ class Tensor(Variable):
         tensor._grad_fn = node
         tensor._requires_grad = node is not None
         tensor.name = None
+        tensor._version = 0
         return tensor
 
     @staticmethod
@@ -154,6 +156,7 @@ class Tensor(Variable):
                 and current.data.dtype == self.data.dtype:
             raw = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
             current.data += self._fit_grad(raw)  # in place: no new buffer per accumulation
+            current._bump_version()
         else:
             self.grad = current + self._capture(grad, create_graph, claimed)
 
@@ -240,7 +243,16 @@ class Tensor(Variable):
 
     # ---- in place: t[i] = v, t += v, t -= v, t *= v, t /= v ------------------------------------
     # These change self.data itself and are not recorded, so on a tensor that requires grad they
-    # are allowed only under no_grad() (parameter updates), as in PyTorch.
+    # are allowed only under no_grad() (parameter updates), as in PyTorch. Each bumps the version
+    # counter, so that a backward that needs the old values raises instead of using the new ones.
+    def _bump_version(self) -> None:
+        self._version += 1
+        node = self._grad_fn
+        if node is not None and node._out_data is self.data and node._saved:
+            # This tensor is the output its node saved: mark the saved output as changed.
+            node._versions = tuple(1 if value is _OUTPUT else version
+                                   for value, version in zip(node._saved, node._versions))
+
     def _check_inplace(self, op: str) -> None:
         if self._requires_grad and is_grad_enabled():
             raise BackwardError(
@@ -254,6 +266,7 @@ class Tensor(Variable):
         if isinstance(value, Variable):
             value = value.data
         self.data[ops.shape._raw_index(index)] = value
+        self._bump_version()
 
     def _inplace(self, ufunc, other, op: str):
         self._check_inplace(op)
@@ -265,6 +278,7 @@ class Tensor(Variable):
             raise ShapeError(f"{op}: {error} (tensor shape {self.data.shape}, "
                              f"operand shape {np.shape(other)}; an in-place result must keep "
                              "the tensor's shape)") from None
+        self._bump_version()
         return self
 
     def __iadd__(self, other):

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from autograd_core import Tensor
+from autograd_core import Tensor, no_grad
 from autograd_core.errors import DTypeError, StateDictError
 
 
@@ -196,8 +196,9 @@ class Module:
         if problems:
             raise StateDictError(f"load_state_dict into {type(self).__name__}: "
                                  + "; ".join(problems) + ". The model was not changed.")
-        for name, value in values.items():
-            own[name].data[...] = value
+        with no_grad():  # through Tensor's setitem, which bumps the versions
+            for name, value in values.items():
+                own[name][...] = value
 
     # ---- display -------------------------------------------------------------------------------
     def extra_repr(self) -> str:
