@@ -254,6 +254,12 @@ class Tensor(Variable):
                                    for value, version in zip(node._saved, node._versions))
 
     def _check_inplace(self, op: str) -> None:
+        if not self.data.flags.writeable:
+            raise ValueError(
+                f"{op}: this tensor's data (shape {self.data.shape}) is read-only, e.g. a "
+                "broadcast view or a read-only numpy array, so it cannot be changed in place; "
+                "expected writable memory: change a copy instead (t = t.clone())"
+            )
         if self._requires_grad and is_grad_enabled():
             raise BackwardError(
                 f"{op}: in-place change of a tensor that requires grad is not recorded, so it "

@@ -17,7 +17,7 @@ one registers it, so ``parameters()``, ``named_parameters()``, ``state_dict()`` 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -171,6 +171,9 @@ class Module:
         ``strict``), shape or dtype mismatches raise a StateDictError listing all of them, and
         the model is left unchanged.
         """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"load_state_dict into {type(self).__name__}: expected a dict of "
+                            f"name -> array (from state_dict()), got {type(state).__name__}")
         own = OrderedDict(self.named_parameters())
         missing = [name for name in own if name not in state]
         unexpected = [name for name in state if name not in own]
