@@ -19,7 +19,6 @@ counters cannot see, is reported as well. That bookkeeping makes it slow: use it
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import sys
@@ -29,6 +28,7 @@ import zlib
 import numpy as np
 
 from .errors import AnomalyError, BackwardError
+from .grad_mode import _Switch
 
 
 class _ThreadState(threading.local):
@@ -47,37 +47,14 @@ def is_anomaly_enabled() -> bool:
     return _state.enabled
 
 
-class set_detect_anomaly:  # noqa: N801 - lower case to read like PyTorch's and like a function
+class set_detect_anomaly(_Switch):  # noqa: N801 - lower case to read like PyTorch's
     """Turn anomaly detection on or off in this thread.
 
     Called plainly it switches at once (``set_detect_anomaly(True)``); used with ``with`` or as
     a decorator it restores the previous setting afterwards.
     """
 
-    def __init__(self, mode: bool):
-        self.mode = bool(mode)
-        self.previous = _state.enabled
-        _state.enabled = self.mode
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        _state.enabled = self.previous
-        return False
-
-    def __call__(self, func):
-        # As a decorator, the switch made by __init__ at decoration time is undone; each call
-        # switches instead.
-        _state.enabled = self.previous
-        mode = self.mode
-
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            with set_detect_anomaly(mode):
-                return func(*args, **kwargs)
-
-        return wrapper
+    state = _state
 
 
 def detect_anomaly(func=None):

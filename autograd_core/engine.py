@@ -21,12 +21,52 @@ from __future__ import annotations
 import weakref
 from collections.abc import Sequence
 
+import numpy as np
+
 from . import anomaly
 from .errors import BackwardError
 from .grad_mode import is_grad_enabled, set_grad_enabled
 
 _OUTPUT = object()  # stands for "the node's own output" in a node's saved values
 _anomaly = anomaly._state  # per-thread flag: anomaly detection on (anomaly.py)
+
+
+# ---- version counters: in-place changes of memory -----------------------------------------------
+# Counted per block of memory (the numpy array that owns it), so that tensors sharing memory
+# (detach(), reshape, slices, transposes) share one count, as PyTorch's views share one version
+# counter. Only memory changed at least once has an entry, and the entry goes when the memory
+# does. A clock counts all in-place changes: a node notes the clock when it is recorded, and only
+# if the clock has moved by the time backward unpacks what it saved are those values looked up.
+# So neither Tensors nor nodes grow, recording costs one integer, and so does the check in the
+# usual case (no in-place change between a forward pass and its backward).
+_changes: dict = {}  # id(owning array) -> (number of in-place changes, clock at the latest)
+_clock = 0
+
+
+def _memory_of(data):
+    base = getattr(data, "base", None)  # a view's base is the array owning its memory
+    return base if type(base) is np.ndarray else data
+
+
+def bump_version(data) -> None:
+    """Count an in-place change of ``data`` (and of every array sharing its memory)."""
+    global _clock
+    owner = _memory_of(data)
+    key = id(owner)
+    count, _ = _changes.get(key, (0, 0))
+    if not count:
+        weakref.finalize(owner, _changes.pop, key, None)  # ids are reused once owner dies
+    _clock += 1
+    _changes[key] = (count + 1, _clock)
+
+
+def version_of(data) -> int:
+    """How many in-place changes the memory of ``data`` has seen."""
+    return _changes.get(id(_memory_of(data)), (0, 0))[0]
+
+
+def _changed_since(data, clock: int) -> bool:
+    return _changes.get(id(_memory_of(data)), (0, 0))[1] > clock
 
 
 class Variable:
@@ -36,8 +76,7 @@ class Variable:
     graph logic itself lives here and in the engine functions.
     """
 
-    # _version counts in-place changes of data (see Function.saved_tensors).
-    __slots__ = ("data", "grad", "_requires_grad", "_grad_fn", "name", "_version", "__weakref__")
+    __slots__ = ("data", "grad", "_requires_grad", "_grad_fn", "name", "__weakref__")
 
     # ---- hooks each family implements -------------------------------------------------------
     @classmethod
@@ -146,7 +185,7 @@ class Function:
 
     __slots__ = (
         "_next", "needs_input_grad", "_saved", "_out_data", "_out_type",
-        "_retained", "_freed", "_graph_mode", "_versions", "__dict__",
+        "_retained", "_freed", "_graph_mode", "_saved_at", "__dict__",
     )
 
     @staticmethod
@@ -173,19 +212,17 @@ class Function:
         """
         if self._freed:
             raise _freed_error(self)
+        if self._saved_at != _clock:
+            self._check_unchanged()
         graph = self._graph_mode
         unpacked = []
-        for value, version in zip(self._saved, self._versions):
+        for value in self._saved:
             if value is _OUTPUT:
-                if version:
-                    raise _modified_error(self, value)
                 # A fresh value whose grad_fn is this node: the same graph edge as the real output,
                 # without the node holding its output alive (which would be a reference cycle).
                 unpacked.append(self._out_type._from_op(self._out_data, self) if graph
                                 else self._out_data)
             elif isinstance(value, Variable):
-                if value._version != version:
-                    raise _modified_error(self, value)
                 unpacked.append(value if graph else value.data)
             else:
                 unpacked.append(value)
@@ -235,18 +272,20 @@ class Function:
         self._freed = False
         self._out_data = None
         if self._saved:
-            # With each saved value, the version of a saved input (0 for the output and
-            # constants), checked when backward unpacks them; an in-place change of the output
-            # makes its entry non-zero (Tensor._bump_version). One loop: this is the hot path.
-            saved, versions = [], []
-            for position, value in enumerate(self._saved):
-                value = self._resolve_saved(position, value, args, raw, out)
-                saved.append(value)
-                versions.append(value._version if isinstance(value, Variable) else 0)
-            self._saved = tuple(saved)
-            self._versions = tuple(versions)
-        else:
-            self._versions = ()
+            self._saved = tuple(self._resolve_saved(position, value, args, raw, out)
+                                for position, value in enumerate(self._saved))
+        self._saved_at = _clock  # see "version counters" at the top
+
+    def _check_unchanged(self) -> None:
+        """Raise if a saved input or the saved output was changed in place after recording."""
+        for value in self._saved:
+            if value is _OUTPUT:
+                changed = _changed_since(self._out_data, self._saved_at)
+            else:
+                changed = isinstance(value, Variable) and _changed_since(value.data,
+                                                                         self._saved_at)
+            if changed:
+                raise _modified_error(self, value)
 
     def _resolve_saved(self, position: int, value, args, raw, out):
         """What a saved raw value stands for: an input Variable, the output, or a constant.

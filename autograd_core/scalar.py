@@ -267,7 +267,6 @@ class Scalar(Variable):
         self._grad_fn = None
         self._requires_grad = bool(requires_grad)
         self.name = name
-        self._version = 0
 
     # ---- engine hooks ---------------------------------------------------------------------------
     @classmethod
@@ -278,7 +277,6 @@ class Scalar(Variable):
         scalar._grad_fn = node
         scalar._requires_grad = node is not None
         scalar.name = None
-        scalar._version = 0
         return scalar
 
     @staticmethod

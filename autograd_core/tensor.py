@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import ops
-from .engine import _OUTPUT, Variable
+from .engine import Variable, bump_version, version_of
 from .errors import BackwardError, DTypeError, ShapeError
 from .grad_mode import is_grad_enabled, set_grad_enabled
 
@@ -63,7 +63,6 @@ class Tensor(Variable):
         self._grad_fn = None
         self._requires_grad = False
         self.name = name
-        self._version = 0
         if requires_grad:
             self.requires_grad_(True)
 
@@ -76,7 +75,6 @@ class Tensor(Variable):
         tensor._grad_fn = node
         tensor._requires_grad = node is not None
         tensor.name = None
-        tensor._version = 0
         return tensor
 
     @staticmethod
@@ -156,7 +154,7 @@ class Tensor(Variable):
                 and current.data.dtype == self.data.dtype:
             raw = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
             current.data += self._fit_grad(raw)  # in place: no new buffer per accumulation
-            current._bump_version()
+            bump_version(current.data)
         else:
             self.grad = current + self._capture(grad, create_graph, claimed)
 
@@ -244,14 +242,12 @@ class Tensor(Variable):
     # ---- in place: t[i] = v, t += v, t -= v, t *= v, t /= v ------------------------------------
     # These change self.data itself and are not recorded, so on a tensor that requires grad they
     # are allowed only under no_grad() (parameter updates), as in PyTorch. Each bumps the version
-    # counter, so that a backward that needs the old values raises instead of using the new ones.
-    def _bump_version(self) -> None:
-        self._version += 1
-        node = self._grad_fn
-        if node is not None and node._out_data is self.data and node._saved:
-            # This tensor is the output its node saved: mark the saved output as changed.
-            node._versions = tuple(1 if value is _OUTPUT else version
-                                   for value, version in zip(node._saved, node._versions))
+    # counter of the memory, so that a backward that needs the old values raises instead of
+    # using the new ones.
+    @property
+    def _version(self) -> int:
+        """How many in-place changes this tensor's memory has seen (shared with its views)."""
+        return version_of(self.data)
 
     def _check_inplace(self, op: str) -> None:
         if not self.data.flags.writeable:
@@ -272,7 +268,7 @@ class Tensor(Variable):
         if isinstance(value, Variable):
             value = value.data
         self.data[ops.shape._raw_index(index)] = value
-        self._bump_version()
+        bump_version(self.data)
 
     def _inplace(self, ufunc, other, op: str):
         self._check_inplace(op)
@@ -284,7 +280,7 @@ class Tensor(Variable):
             raise ShapeError(f"{op}: {error} (tensor shape {self.data.shape}, "
                              f"operand shape {np.shape(other)}; an in-place result must keep "
                              "the tensor's shape)") from None
-        self._bump_version()
+        bump_version(self.data)
         return self
 
     def __iadd__(self, other):

@@ -118,3 +118,33 @@ def test_create_graph_backward_checks_versions_too():
         x += 1.0
     with pytest.raises(BackwardError, match="in-place"):
         g.sum().backward()
+
+
+def test_views_share_the_version_counter_of_their_memory():
+    x = Tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    y = (x.exp() * x).sum()
+    view = x.detach().reshape(2, 2).T  # shares x's memory, as PyTorch's views do
+    view[1, 0] = 0.0  # a tensor that does not require grad: allowed, and counted
+    assert x._version == view._version == 1
+    with pytest.raises(BackwardError, match=r"Mul: one of its inputs \(shape \(4,\)\)"):
+        y.backward()
+
+
+def test_parameters_changed_through_a_transposed_view_are_caught():
+    w = Tensor(np.ones((2, 3)), requires_grad=True)
+    loss = (Tensor(np.ones((4, 2))) @ w).sum() + (w.T * 2.0).sum()
+    with ag.no_grad():
+        w *= 0.5
+    with pytest.raises(BackwardError, match="in-place"):
+        loss.backward()
+
+
+def test_memory_that_dies_forgets_its_count():
+    from autograd_core import engine
+
+    t = Tensor(np.ones(3))
+    t += 1.0
+    key = id(t.data)
+    assert key in engine._changes
+    del t
+    assert key not in engine._changes
