@@ -28,7 +28,7 @@ import zlib
 import numpy as np
 
 from .errors import AnomalyError, BackwardError
-from .grad_mode import _Switch
+from .grad_mode import _FixedMode, _Switch
 
 
 class _ThreadState(threading.local):
@@ -57,15 +57,16 @@ class set_detect_anomaly(_Switch):  # noqa: N801 - lower case to read like PyTor
     state = _state
 
 
-def detect_anomaly(func=None):
-    """Anomaly detection on inside a ``with`` block, or for every call of a decorated function.
+class detect_anomaly(_FixedMode):  # noqa: N801
+    """Anomaly detection on inside a ``with`` block, or in every call of a function decorated
+    with ``@detect_anomaly()``.
 
     >>> with detect_anomaly():
     ...     y = Tensor([0.0]).log()      # raises AnomalyError: Log produced -inf ...
     """
-    if func is not None:  # used as @detect_anomaly, without parentheses
-        return set_detect_anomaly(True)(func)
-    return set_detect_anomaly(True)
+
+    mode = True
+    switch = set_detect_anomaly
 
 
 # ---- checks, called by the engine only while detection is on ------------------------------------

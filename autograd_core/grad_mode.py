@@ -66,25 +66,28 @@ class set_grad_enabled(_Switch):  # noqa: N801 - lower case to read like PyTorch
 
 
 class _FixedMode:
-    """Shared body of no_grad and enable_grad: a context manager and decorator for one mode."""
+    """Shared body of no_grad, enable_grad (and anomaly's detect_anomaly): a context manager
+    and decorator that holds one setting of a _Switch inside, and changes nothing until then."""
 
     mode = True
+    switch = set_grad_enabled
 
     def __enter__(self):
-        self.previous = _state.enabled
-        _state.enabled = self.mode
+        state = self.switch.state
+        self.previous = state.enabled
+        state.enabled = self.mode
         return self
 
     def __exit__(self, *exc_info):
-        _state.enabled = self.previous
+        self.switch.state.enabled = self.previous
         return False
 
     def __call__(self, func):
-        mode = self.mode
+        switch, mode = self.switch, self.mode
 
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
-            with set_grad_enabled(mode):
+            with switch(mode):
                 return func(*args, **kwargs)
 
         return wrapper

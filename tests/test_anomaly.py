@@ -125,7 +125,7 @@ def test_clean_training_step_passes_and_gives_the_same_result():
 
 
 def test_mode_nests_restores_and_works_as_a_decorator():
-    @ag.detect_anomaly
+    @ag.detect_anomaly()
     def inside():
         return ag.is_anomaly_enabled()
 
@@ -134,6 +134,10 @@ def test_mode_nests_restores_and_works_as_a_decorator():
         return ag.is_anomaly_enabled()
 
     assert inside() and not ag.is_anomaly_enabled()
+    unused = ag.detect_anomaly()  # switches nothing until entered
+    assert not ag.is_anomaly_enabled()
+    with unused:
+        assert ag.is_anomaly_enabled()
     with ag.detect_anomaly():
         assert not off() and ag.is_anomaly_enabled()
         with ag.set_detect_anomaly(False):
