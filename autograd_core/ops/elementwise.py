@@ -406,7 +406,7 @@ def sqrt(x):
 
 
 def abs(x):  # noqa: A001
-    """|x|."""
+    """|x|; its gradient at 0 is 0, as in PyTorch (``abs(Tensor([0.]))`` passes no gradient)."""
     return Abs.apply(x) if isinstance(x, Variable) else np.abs(x)
 
 
@@ -421,12 +421,12 @@ def sigmoid(x):
 
 
 def relu(x):
-    """max(x, 0)."""
+    """max(x, 0); its gradient at 0 is 0, as in PyTorch."""
     return Relu.apply(x) if isinstance(x, Variable) else np.maximum(x, 0)
 
 
 def leaky_relu(x, slope: float = 0.01):
-    """x for x > 0, else slope * x."""
+    """x for x > 0, else slope * x; its gradient at 0 is ``slope``, as in PyTorch."""
     if isinstance(x, Variable):
         return LeakyRelu.apply(x, slope=slope)
     return np.where(x > 0, x, x * slope)
@@ -452,7 +452,8 @@ def where(condition, a, b):
 
 
 def clip(x, low=None, high=None):
-    """x limited to [low, high]."""
+    """x limited to [low, high]; the gradient is 1 inside and on the bounds, 0 beyond (as
+    PyTorch's clamp), so values clipped away pass no gradient."""
     return Clip.apply(x, low=low, high=high) if isinstance(x, Variable) else np.clip(x, low, high)
 
 
