@@ -394,11 +394,14 @@ class _Boom:
         return (os.system, ("touch " + self.marker,))
 
 
-def _checkpoint_bytes(tmp_path) -> bytes:
+def _checkpoint_bytes(tmp_path, kind: str) -> bytes:
+    """A checkpoint (model, Adam state, epoch) or a model's state dict, as saved."""
     model = two_layer(seed=0, hidden=8)
     optimizer = nn.Adam(model.parameters(), lr=0.01)
     x, y = spiral(4)
     nn.fit(model, nn.cross_entropy, optimizer, (x, y), epochs=1, batch_size=4, rng=0)
+    if kind == "state":
+        return nn.save(model, tmp_path / "good.nn").read_bytes()
     return nn.save_checkpoint(tmp_path / "good.nn", model, optimizer, epoch=1).read_bytes()
 
 
@@ -423,7 +426,8 @@ header_changes = st.one_of(
     st.tuples(st.just("crc32"), st.integers(-1, 2**33)),
     st.tuples(st.just("python"), st.sampled_from(["int", "float", "str", "list", "eval"])),
     st.tuples(st.just("value"), st.none() | st.integers() | st.text(max_size=4)),
-    st.tuples(st.just("name"), st.sampled_from(["model.0.weight", "model.0.bias", "epoch", ""])),
+    st.tuples(st.just("name"), st.sampled_from(["model.0.weight", "model.0.bias", "epoch", "",
+                                                "model.9.weight", "optimizer.state.0.z"])),
     st.tuples(st.just("delete"), st.sampled_from(["shape", "dtype", "nbytes", "offset", "crc32",
                                                   "name"])),
 )
@@ -433,6 +437,9 @@ mutations = st.one_of(
                                                   st.integers(1, 255)), min_size=1, max_size=4)),
     st.tuples(st.just("header"), st.integers(0, 10**6), header_changes),
     st.tuples(st.just("pickle"), st.integers(0, 10**6)),
+    # A well-formed file whose arrays do not fit: the model (or the optimizer, after the model
+    # was loaded: it must be put back) refuses it.
+    st.tuples(st.just("reshape"), st.integers(0, 10**6)),
     st.tuples(st.just("preamble"), st.sampled_from([b"AGNNSAVF", b"PK\x03\x04AGNN",
                                                     b"\x93NUMPY\x01\x00"])),
     st.tuples(st.just("version"), st.sampled_from([0, 2, "1", None, 1.5])),
@@ -456,6 +463,11 @@ def _mutate(raw: bytes, mutation, marker) -> bytes:
         return _join_file(header, data)
     entries = header["entries"]
     target = entries[mutation[1] % len(entries)]
+    if kind == "reshape":
+        arrays = [e for e in entries if "shape" in e and len(e["shape"]) > 0]
+        target = arrays[mutation[1] % len(arrays)]
+        target["shape"] = [int(np.prod(target["shape"])), 1]
+        return _join_file(header, data)
     if kind == "pickle":  # an object array whose bytes are a pickle that would run a command
         payload = pickle.dumps(np.array([_Boom(marker)], dtype=object))
         target.update(dtype="|O", shape=[1], nbytes=len(payload), crc32=zlib.crc32(payload))
@@ -470,22 +482,25 @@ def _mutate(raw: bytes, mutation, marker) -> bytes:
     return _join_file(header, data)
 
 
-@given(mutation=mutations)
+@given(kind=st.sampled_from(["checkpoint", "state"]), mutation=mutations)
 def test_mutated_checkpoints_raise_our_errors_run_nothing_and_change_nothing(
-        tmp_path_factory, mutation):
+        tmp_path_factory, kind, mutation):
     import tracemalloc
 
     folder = tmp_path_factory.mktemp("mutated")
     marker = folder / "executed"
     path = folder / "mutated.nn"
-    path.write_bytes(_mutate(_checkpoint_bytes(folder), mutation, marker))
+    path.write_bytes(_mutate(_checkpoint_bytes(folder, kind), mutation, marker))
     model = two_layer(seed=5, hidden=8)
     optimizer = nn.Adam(model.parameters(), lr=0.5)
     before = {**{f"m.{k}": v for k, v in model.state_dict().items()},
               **{f"o.{k}": np.copy(v) for k, v in optimizer.state_dict().items()}}
     tracemalloc.start()
     try:
-        nn.load_checkpoint(path, model=model, optimizer=optimizer)
+        if kind == "state":
+            nn.load(path, model)
+        else:
+            nn.load_checkpoint(path, model=model, optimizer=optimizer)
     except (CheckpointError, StateDictError):
         after = {**{f"m.{k}": v for k, v in model.state_dict().items()},
                  **{f"o.{k}": np.copy(v) for k, v in optimizer.state_dict().items()}}
