@@ -10,12 +10,15 @@
 Public pieces: :class:`Tensor` and :class:`Scalar` (the two front ends of one engine), the ops
 (``ag.exp``, ``ag.matmul``, ... which also accept plain numpy arrays), grad modes
 (``no_grad``), ``grad``/``jacobian``/``hvp`` for derivatives as functions, :class:`Function`
-for custom ops, and ``gradcheck``/``gradgradcheck`` to test them.
+for custom ops, and ``gradcheck``/``gradgradcheck`` to test them; ``detect_anomaly`` finds the op
+that first produced NaN or inf.
 """
 
 from . import registry
+from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .engine import Function, Variable, grad
 from .errors import (
+    AnomalyError,
     AutogradError,
     BackwardError,
     CheckpointError,
@@ -87,6 +90,7 @@ def __dir__():
 
 
 __all__ = [
+    "AnomalyError", "detect_anomaly", "is_anomaly_enabled", "set_detect_anomaly",
     "AutogradError", "BackwardError", "CheckpointError", "DTypeError", "Function",
     "GradcheckError", "Scalar", "StateDictError",
     "ShapeError", "Tensor", "Variable", "abs", "add", "astype", "broadcast_to", "clip", "clone",

@@ -21,10 +21,52 @@ from __future__ import annotations
 import weakref
 from collections.abc import Sequence
 
+import numpy as np
+
+from . import anomaly
 from .errors import BackwardError
 from .grad_mode import is_grad_enabled, set_grad_enabled
 
 _OUTPUT = object()  # stands for "the node's own output" in a node's saved values
+_anomaly = anomaly._state  # per-thread flag: anomaly detection on (anomaly.py)
+
+
+# ---- version counters: in-place changes of memory -----------------------------------------------
+# Counted per block of memory (the numpy array that owns it), so that tensors sharing memory
+# (detach(), reshape, slices, transposes) share one count, as PyTorch's views share one version
+# counter. Only memory changed at least once has an entry, and the entry goes when the memory
+# does. A clock counts all in-place changes: a node notes the clock when it is recorded, and only
+# if the clock has moved by the time backward unpacks what it saved are those values looked up.
+# So neither Tensors nor nodes grow, recording costs one integer, and so does the check in the
+# usual case (no in-place change between a forward pass and its backward).
+_changes: dict = {}  # id(owning array) -> (number of in-place changes, clock at the latest)
+_clock = 0
+
+
+def _memory_of(data):
+    base = getattr(data, "base", None)  # a view's base is the array owning its memory
+    return base if type(base) is np.ndarray else data
+
+
+def bump_version(data) -> None:
+    """Count an in-place change of ``data`` (and of every array sharing its memory)."""
+    global _clock
+    owner = _memory_of(data)
+    key = id(owner)
+    count, _ = _changes.get(key, (0, 0))
+    if not count:
+        weakref.finalize(owner, _changes.pop, key, None)  # ids are reused once owner dies
+    _clock += 1
+    _changes[key] = (count + 1, _clock)
+
+
+def version_of(data) -> int:
+    """How many in-place changes the memory of ``data`` has seen."""
+    return _changes.get(id(_memory_of(data)), (0, 0))[0]
+
+
+def _changed_since(data, clock: int) -> bool:
+    return _changes.get(id(_memory_of(data)), (0, 0))[1] > clock
 
 
 class Variable:
@@ -143,7 +185,7 @@ class Function:
 
     __slots__ = (
         "_next", "needs_input_grad", "_saved", "_out_data", "_out_type",
-        "_retained", "_freed", "_graph_mode", "__dict__",
+        "_retained", "_freed", "_graph_mode", "_saved_at", "__dict__",
     )
 
     @staticmethod
@@ -164,9 +206,14 @@ class Function:
 
     @property
     def saved_tensors(self) -> tuple:
-        """What forward saved: inputs and the output come back as Tensors in create_graph mode."""
+        """What forward saved: inputs and the output come back as Tensors in create_graph mode.
+
+        Raises a BackwardError if a saved input or the saved output was changed in place since.
+        """
         if self._freed:
             raise _freed_error(self)
+        if self._saved_at != _clock:
+            self._check_unchanged()
         graph = self._graph_mode
         unpacked = []
         for value in self._saved:
@@ -207,8 +254,13 @@ class Function:
         ctx._saved = ()
         out = family._run_forward(cls, ctx, raw, kwargs)
         if not (requires_grad and is_grad_enabled() and family._can_carry_grad(out)):
+            if _anomaly.enabled:
+                anomaly.check_forward(cls, raw, out)
             return family._from_op(out, None)
         ctx._record(args, raw, out, family)
+        if _anomaly.enabled:
+            anomaly.check_forward(cls, raw, out)
+            anomaly.remember(ctx, raw)
         return family._from_op(out, ctx)
 
     def _record(self, args, raw, out, family) -> None:
@@ -222,6 +274,18 @@ class Function:
         if self._saved:
             self._saved = tuple(self._resolve_saved(position, value, args, raw, out)
                                 for position, value in enumerate(self._saved))
+        self._saved_at = _clock  # see "version counters" at the top
+
+    def _check_unchanged(self) -> None:
+        """Raise if a saved input or the saved output was changed in place after recording."""
+        for value in self._saved:
+            if value is _OUTPUT:
+                changed = _changed_since(self._out_data, self._saved_at)
+            else:
+                changed = isinstance(value, Variable) and _changed_since(value.data,
+                                                                         self._saved_at)
+            if changed:
+                raise _modified_error(self, value)
 
     def _resolve_saved(self, position: int, value, args, raw, out):
         """What a saved raw value stands for: an input Variable, the output, or a constant.
@@ -268,6 +332,16 @@ def _check_requires_grad(value, where: str, what: str) -> None:
             "set requires_grad=True on the leaves it is computed from, and do not compute it "
             "under no_grad()"
         )
+
+
+def _modified_error(node: Function, value) -> BackwardError:
+    what = "its output" if value is _OUTPUT else "one of its inputs"
+    shape = getattr(node._out_data if value is _OUTPUT else value.data, "shape", ())
+    return BackwardError(
+        f"{node.name()}: {what} (shape {shape}), which it saved for backward, was modified by an "
+        "in-place operation after the forward pass, so its gradient would be wrong. Do the "
+        "in-place change after backward(), or change a copy (t = t.clone(), or t = t + v)."
+    )
 
 
 def _freed_error(node: Function) -> BackwardError:
@@ -334,6 +408,7 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
         needed, expand = _paths_to(order, targets)
     captured = {}
     claimed = set()
+    check = _anomaly.enabled
     with set_grad_enabled(create_graph):
         for item in reversed(order):
             grad = grads.pop(id(item), None)
@@ -351,7 +426,11 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
                     kept._accumulate_grad(grad, create_graph, claimed)
             if expand is not None and id(item) not in expand:
                 continue
+            if check:
+                anomaly.check_saved(item)
             input_grads = _call_backward(item, grad, create_graph)
+            if check:
+                anomaly.check_backward(item, grad, input_grads)
             if not retain_graph:
                 item._release()
             for parent, parent_grad in zip(item._next, input_grads):

@@ -22,6 +22,11 @@ class BackwardError(AutogradError, RuntimeError):
     """The graph cannot be differentiated as asked (freed buffers, missing grad, ...)."""
 
 
+class AnomalyError(AutogradError, RuntimeError):
+    """Anomaly detection found NaN or inf (the message names the op, where it was called from and
+    the shapes of its inputs)."""
+
+
 class GradcheckError(AutogradError, AssertionError):
     """Analytic and numerical gradients disagree; the message names the worst element."""
 

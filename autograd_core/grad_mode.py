@@ -20,7 +20,39 @@ def is_grad_enabled() -> bool:
     return _state.enabled
 
 
-class set_grad_enabled:  # noqa: N801 - lower case to read like PyTorch's and like a function
+class _Switch:
+    """A per-thread on/off setting (``state.enabled``) switched at once when called; used with
+    ``with`` or as a decorator it restores the previous setting afterwards."""
+
+    state = None  # a threading.local with an ``enabled`` attribute
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+        self.previous = self.state.enabled
+        self.state.enabled = self.mode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.state.enabled = self.previous
+        return False
+
+    def __call__(self, func):
+        # As a decorator the switch in __init__ happened at decoration time: undo it, and switch
+        # on every call instead.
+        self.state.enabled = self.previous
+        switch, mode = type(self), self.mode
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with switch(mode):
+                return func(*args, **kwargs)
+
+        return wrapper
+
+
+class set_grad_enabled(_Switch):  # noqa: N801 - lower case to read like PyTorch's
     """Turn recording on or off in this thread.
 
     Called plainly it switches the mode at once (``set_grad_enabled(False)``); used with ``with``
@@ -30,52 +62,32 @@ class set_grad_enabled:  # noqa: N801 - lower case to read like PyTorch's and li
             y = x * 2          # not recorded
     """
 
-    def __init__(self, mode: bool):
-        self.mode = bool(mode)
-        self.previous = _state.enabled
-        _state.enabled = self.mode
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        _state.enabled = self.previous
-        return False
-
-    def __call__(self, func):
-        # As a decorator the switch in __init__ happened at decoration time: undo it, and switch
-        # on every call instead.
-        _state.enabled = self.previous
-        mode = self.mode
-
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            with set_grad_enabled(mode):
-                return func(*args, **kwargs)
-
-        return wrapper
+    state = _state
 
 
 class _FixedMode:
-    """Shared body of no_grad and enable_grad: a context manager and decorator for one mode."""
+    """Shared body of no_grad, enable_grad (and anomaly's detect_anomaly): a context manager
+    and decorator that holds one setting of a _Switch inside, and changes nothing until then."""
 
     mode = True
+    switch = set_grad_enabled
 
     def __enter__(self):
-        self.previous = _state.enabled
-        _state.enabled = self.mode
+        state = self.switch.state
+        self.previous = state.enabled
+        state.enabled = self.mode
         return self
 
     def __exit__(self, *exc_info):
-        _state.enabled = self.previous
+        self.switch.state.enabled = self.previous
         return False
 
     def __call__(self, func):
-        mode = self.mode
+        switch, mode = self.switch, self.mode
 
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
-            with set_grad_enabled(mode):
+            with switch(mode):
                 return func(*args, **kwargs)
 
         return wrapper

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import ops
-from .engine import Variable
+from .engine import Variable, bump_version, version_of
 from .errors import BackwardError, DTypeError, ShapeError
 from .grad_mode import is_grad_enabled, set_grad_enabled
 
@@ -154,6 +154,7 @@ class Tensor(Variable):
                 and current.data.dtype == self.data.dtype:
             raw = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
             current.data += self._fit_grad(raw)  # in place: no new buffer per accumulation
+            bump_version(current.data)
         else:
             self.grad = current + self._capture(grad, create_graph, claimed)
 
@@ -240,8 +241,21 @@ class Tensor(Variable):
 
     # ---- in place: t[i] = v, t += v, t -= v, t *= v, t /= v ------------------------------------
     # These change self.data itself and are not recorded, so on a tensor that requires grad they
-    # are allowed only under no_grad() (parameter updates), as in PyTorch.
+    # are allowed only under no_grad() (parameter updates), as in PyTorch. Each bumps the version
+    # counter of the memory, so that a backward that needs the old values raises instead of
+    # using the new ones.
+    @property
+    def _version(self) -> int:
+        """How many in-place changes this tensor's memory has seen (shared with its views)."""
+        return version_of(self.data)
+
     def _check_inplace(self, op: str) -> None:
+        if not self.data.flags.writeable:
+            raise ValueError(
+                f"{op}: this tensor's data (shape {self.data.shape}) is read-only, e.g. a "
+                "broadcast view or a read-only numpy array, so it cannot be changed in place; "
+                "expected writable memory: change a copy instead (t = t.clone())"
+            )
         if self._requires_grad and is_grad_enabled():
             raise BackwardError(
                 f"{op}: in-place change of a tensor that requires grad is not recorded, so it "
@@ -254,6 +268,7 @@ class Tensor(Variable):
         if isinstance(value, Variable):
             value = value.data
         self.data[ops.shape._raw_index(index)] = value
+        bump_version(self.data)
 
     def _inplace(self, ufunc, other, op: str):
         self._check_inplace(op)
@@ -265,6 +280,7 @@ class Tensor(Variable):
             raise ShapeError(f"{op}: {error} (tensor shape {self.data.shape}, "
                              f"operand shape {np.shape(other)}; an in-place result must keep "
                              "the tensor's shape)") from None
+        bump_version(self.data)
         return self
 
     def __iadd__(self, other):

@@ -11,6 +11,7 @@ import numpy as np
 import autograd_core as ag
 from autograd_core import Tensor
 from autograd_core.errors import DTypeError, ShapeError
+from autograd_core.ops.broadcasting import normalize_axes
 
 from .init import as_generator
 
@@ -25,6 +26,7 @@ def log_softmax(x, axis: int = -1):
     # Shifting by the row maximum (a constant: log_softmax does not change under shifts) keeps
     # exp() from overflowing, and keeps the largest entries exact in float32, which
     # x - logsumexp(x) would round at magnitudes like 1e4.
+    normalize_axes(axis, np.ndim(x), "log_softmax", np.shape(x))  # a clear error for a bad axis
     shifted = x - np.max(np.asarray(x), axis=axis, keepdims=True)
     return shifted - ag.log(ag.exp(shifted).sum(axis=axis, keepdims=True))
 

@@ -19,6 +19,10 @@ REDUCTIONS = ("mean", "sum", "none")
 
 
 def _reduce(per_example, reduction: str, where: str):
+    if reduction == "mean" and per_example.size == 0:
+        # numpy would warn and return NaN; an empty batch is a mistake worth naming.
+        raise ShapeError(f"{where}: got an empty batch (losses of shape {per_example.shape}); "
+                         "the mean over no examples is undefined: expected at least one example")
     if reduction == "mean":
         return per_example.mean()
     if reduction == "sum":
@@ -101,7 +105,9 @@ def _per_example(elementwise):
     """Average an elementwise loss over all axes but the first (one value per example)."""
     if elementwise.ndim <= 1:
         return elementwise
-    return elementwise.reshape(elementwise.shape[0], -1).mean(axis=1)
+    # The row length spelled out: reshape(0, -1) of an empty batch is ambiguous to numpy.
+    row = int(np.prod(elementwise.shape[1:]))
+    return elementwise.reshape(elementwise.shape[0], row).mean(axis=1)
 
 
 def mse_loss(prediction, target, reduction: str = "mean"):

@@ -17,11 +17,11 @@ one registers it, so ``parameters()``, ``named_parameters()``, ``state_dict()`` 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
 
-from autograd_core import Tensor
+from autograd_core import Tensor, no_grad
 from autograd_core.errors import DTypeError, StateDictError
 
 
@@ -171,6 +171,9 @@ class Module:
         ``strict``), shape or dtype mismatches raise a StateDictError listing all of them, and
         the model is left unchanged.
         """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"load_state_dict into {type(self).__name__}: expected a dict of "
+                            f"name -> array (from state_dict()), got {type(state).__name__}")
         own = OrderedDict(self.named_parameters())
         missing = [name for name in own if name not in state]
         unexpected = [name for name in state if name not in own]
@@ -196,8 +199,9 @@ class Module:
         if problems:
             raise StateDictError(f"load_state_dict into {type(self).__name__}: "
                                  + "; ".join(problems) + ". The model was not changed.")
-        for name, value in values.items():
-            own[name].data[...] = value
+        with no_grad():  # through Tensor's setitem, which bumps the versions
+            for name, value in values.items():
+                own[name][...] = value
 
     # ---- display -------------------------------------------------------------------------------
     def extra_repr(self) -> str:

@@ -329,7 +329,8 @@ class Optimizer:
             self.hyper[name] = values[f"hyper.{name}"]
         if "hyper.lr" in values:
             if isinstance(self._lr, Tensor):
-                self._lr.data[...] = values["hyper.lr"]
+                with no_grad():
+                    self._lr[...] = values["hyper.lr"]
             else:
                 self._lr = values["hyper.lr"]
         if isinstance(self._lr, Schedule):

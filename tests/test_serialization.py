@@ -11,7 +11,7 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -376,3 +376,180 @@ def test_arbitrary_headers_load_or_raise_a_checkpoint_error(tmp_path_factory, en
         assert "not a readable nn save file" in str(error)
     else:
         assert isinstance(state, OrderedDict) and len(state) <= len(entries)
+
+
+# ---- fuzzing real checkpoints -------------------------------------------------------------------
+# A real checkpoint (model + Adam state + epoch) is mutated: cut short, bytes flipped, or its
+# header rewritten with a valid checksum (so that the checksum cannot hide what load does with
+# absurd declarations). Loading must raise only the library's errors, within a small memory
+# budget, run no code, and leave the model and optimizer exactly as they were when it fails.
+
+class _Boom:
+    """Unpickling this runs a shell command that leaves a file behind: proof of execution."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, ("touch " + self.marker,))
+
+
+def _checkpoint_bytes(tmp_path, kind: str) -> bytes:
+    """A checkpoint (model, Adam state, epoch) or a model's state dict, as saved."""
+    model = two_layer(seed=0, hidden=8)
+    optimizer = nn.Adam(model.parameters(), lr=0.01)
+    x, y = spiral(4)
+    nn.fit(model, nn.cross_entropy, optimizer, (x, y), epochs=1, batch_size=4, rng=0)
+    if kind == "state":
+        return nn.save(model, tmp_path / "good.nn").read_bytes()
+    return nn.save_checkpoint(tmp_path / "good.nn", model, optimizer, epoch=1).read_bytes()
+
+
+def _split_file(raw: bytes) -> tuple[dict, bytes]:
+    _, length, _ = struct.unpack("<8sQI", raw[:20])
+    return json.loads(raw[20:20 + length]), raw[20 + length:]
+
+
+def _join_file(header: dict, data: bytes) -> bytes:
+    text = json.dumps(header).encode()
+    return struct.pack("<8sQI", b"AGNNSAVE", len(text), zlib.crc32(text)) + text + data
+
+
+HUGE = st.sampled_from([2**31, 2**40, 2**62, 2**64 + 1, 10**30])
+header_changes = st.one_of(
+    st.tuples(st.just("shape"), st.lists(st.integers(0, 4) | HUGE, min_size=1, max_size=4)),
+    st.tuples(st.just("shape"), st.lists(st.just(0), min_size=40, max_size=80)),  # > 32 dims
+    st.tuples(st.just("nbytes"), st.integers(0, 64) | HUGE),
+    st.tuples(st.just("offset"), st.integers(-8, 64) | HUGE),
+    st.tuples(st.just("dtype"), st.sampled_from(["|O", "<U4", "|V8", "<M8[s]", "<f2", "<i8",
+                                                  "O", "object", "<c16"])),
+    st.tuples(st.just("crc32"), st.integers(-1, 2**33)),
+    st.tuples(st.just("python"), st.sampled_from(["int", "float", "str", "list", "eval"])),
+    st.tuples(st.just("value"), st.none() | st.integers() | st.text(max_size=4)),
+    st.tuples(st.just("name"), st.sampled_from(["model.0.weight", "model.0.bias", "epoch", "",
+                                                "model.9.weight", "optimizer.state.0.z"])),
+    st.tuples(st.just("delete"), st.sampled_from(["shape", "dtype", "nbytes", "offset", "crc32",
+                                                  "name"])),
+)
+mutations = st.one_of(
+    st.tuples(st.just("truncate"), st.floats(0, 1, exclude_max=True)),
+    st.tuples(st.just("flip"), st.lists(st.tuples(st.floats(0, 1, exclude_max=True),
+                                                  st.integers(1, 255)), min_size=1, max_size=4)),
+    st.tuples(st.just("header"), st.integers(0, 10**6), header_changes),
+    st.tuples(st.just("pickle"), st.integers(0, 10**6)),
+    # A well-formed file whose arrays do not fit: the model (or the optimizer, after the model
+    # was loaded: it must be put back) refuses it.
+    st.tuples(st.just("reshape"), st.integers(0, 10**6)),
+    st.tuples(st.just("preamble"), st.sampled_from([b"AGNNSAVF", b"PK\x03\x04AGNN",
+                                                    b"\x93NUMPY\x01\x00"])),
+    st.tuples(st.just("version"), st.sampled_from([0, 2, "1", None, 1.5])),
+)
+
+
+def _mutate(raw: bytes, mutation, marker) -> bytes:
+    kind = mutation[0]
+    if kind == "truncate":
+        return raw[:int(mutation[1] * len(raw))]
+    if kind == "flip":
+        flipped = bytearray(raw)
+        for where, mask in mutation[1]:
+            flipped[int(where * len(raw))] ^= mask
+        return bytes(flipped)
+    if kind == "preamble":
+        return mutation[1] + raw[len(mutation[1]):]
+    header, data = _split_file(raw)
+    if kind == "version":
+        header["version"] = mutation[1]
+        return _join_file(header, data)
+    entries = header["entries"]
+    target = entries[mutation[1] % len(entries)]
+    if kind == "reshape":
+        arrays = [e for e in entries if "shape" in e and len(e["shape"]) > 0]
+        target = arrays[mutation[1] % len(arrays)]
+        target["shape"] = [int(np.prod(target["shape"])), 1]
+        return _join_file(header, data)
+    if kind == "pickle":  # an object array whose bytes are a pickle that would run a command
+        payload = pickle.dumps(np.array([_Boom(marker)], dtype=object))
+        target.update(dtype="|O", shape=[1], nbytes=len(payload), crc32=zlib.crc32(payload))
+        target.pop("python", None)
+        target.pop("value", None)
+        return _join_file(header, data + payload)
+    field, value = mutation[2]
+    if field == "delete":
+        target.pop(value, None)
+    else:
+        target[field] = value
+    return _join_file(header, data)
+
+
+@given(kind=st.sampled_from(["checkpoint", "state"]), mutation=mutations)
+@example(kind="checkpoint", mutation=("reshape", 4))  # Adam's first state array: model put back
+@example(kind="checkpoint", mutation=("pickle", 0))
+@example(kind="state", mutation=("header", 1, ("shape", [2**40, 2**40])))
+@example(kind="state", mutation=("header", 0, ("dtype", "|O")))
+def test_mutated_checkpoints_raise_our_errors_run_nothing_and_change_nothing(
+        tmp_path_factory, kind, mutation):
+    import tracemalloc
+
+    folder = tmp_path_factory.mktemp("mutated")
+    marker = folder / "executed"
+    path = folder / "mutated.nn"
+    path.write_bytes(_mutate(_checkpoint_bytes(folder, kind), mutation, marker))
+    model = two_layer(seed=5, hidden=8)
+    optimizer = nn.Adam(model.parameters(), lr=0.5)
+    before = {**{f"m.{k}": v for k, v in model.state_dict().items()},
+              **{f"o.{k}": np.copy(v) for k, v in optimizer.state_dict().items()}}
+    tracemalloc.start()
+    try:
+        if kind == "state":
+            nn.load(path, model)
+        else:
+            nn.load_checkpoint(path, model=model, optimizer=optimizer)
+    except (CheckpointError, StateDictError):
+        after = {**{f"m.{k}": v for k, v in model.state_dict().items()},
+                 **{f"o.{k}": np.copy(v) for k, v in optimizer.state_dict().items()}}
+        assert list(after) == list(before)
+        for name, value in before.items():
+            np.testing.assert_array_equal(after[name], value, err_msg=name)
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    assert peak < 2 * 2**20, f"loading a {path.stat().st_size}-byte file used {peak} bytes"
+    assert not marker.exists()
+
+
+@given(cut=st.floats(0, 1, exclude_max=True))
+def test_a_checkpoint_save_failing_at_any_byte_leaves_the_previous_one(tmp_path_factory, cut):
+    folder = tmp_path_factory.mktemp("interrupted")
+    model = two_layer(seed=0, hidden=8)
+    optimizer = nn.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    path = nn.save_checkpoint(folder / "ckpt.nn", model, optimizer, epoch=3)
+    before = path.read_bytes()
+    write = serialization._write
+
+    def write_until_the_disk_is_full(file, header, arrays):
+        total = len(header) + 20 + sum(a.nbytes for a in arrays)
+        budget = [int(cut * total)]
+
+        class Full:
+            def write(self, data):
+                data = memoryview(data).cast("B")
+                if len(data) > budget[0]:
+                    file.write(data[:budget[0]])
+                    raise OSError("No space left on device (simulated)")
+                budget[0] -= len(data)
+                return file.write(data)
+
+        write(Full(), header, arrays)
+
+    changed = two_layer(seed=9, hidden=8)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(serialization, "_write", write_until_the_disk_is_full)
+        with pytest.raises(OSError, match="No space left"):
+            nn.save_checkpoint(path, changed, nn.SGD(changed.parameters(), lr=0.1,
+                                                     momentum=0.9), epoch=4)
+    assert os.listdir(folder) == ["ckpt.nn"] and path.read_bytes() == before
+    restored = two_layer(seed=7, hidden=8)
+    assert nn.load_checkpoint(path, model=restored)["epoch"] == 3
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(restored.state_dict()[name], value)

@@ -97,12 +97,18 @@ class Neg(Function):
 
 @primitive("tensor")
 class Pow(Function):
-    """a ** b for a tensor or constant exponent b (and a constant base with ``2 ** t``)."""
+    """a ** b for a tensor or constant exponent b (and a constant base with ``2 ** t``).
+
+    At a zero base, as PyTorch: ``0 ** -0.5`` is inf, the gradient of ``x ** 0.5`` at 0 is inf
+    (the slope's limit), that of ``x ** 1.5`` is 0 and that of ``x ** 0`` is 0, all without
+    numpy's divide-by-zero warnings; d(a ** b)/db is 0 where a <= 0.
+    """
 
     @staticmethod
     def forward(ctx, a, b):
         _binary_shapes(ctx, a, b)
-        out = a ** b
+        with np.errstate(divide="ignore"):
+            out = a ** b
         ctx.save_for_backward(a, b, out)
         return out
 
@@ -116,7 +122,8 @@ class Pow(Function):
             if isinstance(b, numbers.Number) and b == 0:
                 grad_a = grad * 0  # d(a**0)/da is 0 everywhere, including a == 0 (as PyTorch)
             else:
-                grad_a = sum_to(grad * b * a ** (b - 1), a_shape)
+                with np.errstate(divide="ignore"):
+                    grad_a = sum_to(grad * b * a ** (b - 1), a_shape)
         if need_b:
             # d(a**b)/db = a**b * log(a); taken as 0 where a <= 0, where no real log exists.
             positive = a > 0
@@ -399,7 +406,7 @@ def sqrt(x):
 
 
 def abs(x):  # noqa: A001
-    """|x|."""
+    """|x|; its gradient at 0 is 0, as in PyTorch (``abs(Tensor([0.]))`` passes no gradient)."""
     return Abs.apply(x) if isinstance(x, Variable) else np.abs(x)
 
 
@@ -414,12 +421,12 @@ def sigmoid(x):
 
 
 def relu(x):
-    """max(x, 0)."""
+    """max(x, 0); its gradient at 0 is 0, as in PyTorch."""
     return Relu.apply(x) if isinstance(x, Variable) else np.maximum(x, 0)
 
 
 def leaky_relu(x, slope: float = 0.01):
-    """x for x > 0, else slope * x."""
+    """x for x > 0, else slope * x; its gradient at 0 is ``slope``, as in PyTorch."""
     if isinstance(x, Variable):
         return LeakyRelu.apply(x, slope=slope)
     return np.where(x > 0, x, x * slope)
@@ -445,7 +452,8 @@ def where(condition, a, b):
 
 
 def clip(x, low=None, high=None):
-    """x limited to [low, high]."""
+    """x limited to [low, high]; the gradient is 1 inside and on the bounds, 0 beyond (as
+    PyTorch's clamp), so values clipped away pass no gradient."""
     return Clip.apply(x, low=low, high=high) if isinstance(x, Variable) else np.clip(x, low, high)
 
 

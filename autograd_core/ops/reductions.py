@@ -105,14 +105,16 @@ def sum(x, axis=None, keepdims: bool = False):  # noqa: A001
 
 
 def max(x, axis=None, keepdims: bool = False):  # noqa: A001
-    """Largest element over ``axis``."""
+    """Largest element over ``axis``; tied maxima share the gradient equally (as PyTorch's
+    ``amax``): ``max(Tensor([3., 3., 1.]))`` sends 0.5 to each 3."""
     if isinstance(x, Variable):
         return Max.apply(x, axis=axis, keepdims=keepdims)
     return np.max(x, axis=axis, keepdims=keepdims)
 
 
 def min(x, axis=None, keepdims: bool = False):  # noqa: A001
-    """Smallest element over ``axis``."""
+    """Smallest element over ``axis``; tied minima share the gradient equally (as PyTorch's
+    ``amin``)."""
     if isinstance(x, Variable):
         return Min.apply(x, axis=axis, keepdims=keepdims)
     return np.min(x, axis=axis, keepdims=keepdims)
