@@ -54,6 +54,7 @@ from .ops import (
     reshape,
     sigmoid,
     sign,
+    softmax_cross_entropy,
     sqrt,
     squeeze,
     stack,
@@ -80,6 +81,7 @@ __all__ = [
     "gradgradcheck", "hvp", "is_grad_enabled", "jacobian", "leaky_relu", "log", "logsumexp",
     "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg", "no_grad", "ones",
     "ones_like", "pow", "registry", "relu", "reshape", "set_grad_enabled", "sigmoid", "sign",
+    "softmax_cross_entropy",
     "sqrt", "squeeze", "stack", "sub", "sum", "swapaxes", "tanh", "tensor", "transpose",
     "unsqueeze", "var", "where", "zeros", "zeros_like",
 ]

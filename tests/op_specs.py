@@ -370,6 +370,15 @@ def swapaxes(draw) -> Case:
     return Case((x,), {"axis1": draw(pick), "axis2": draw(pick)})
 
 
+@st.composite
+def logits_and_labels(draw) -> Case:
+    """Logits of shape (..., C) (1 to 3 dims, C >= 1) and integer labels for their last axis."""
+    shape = draw(small_shapes(min_dims=1))
+    x = draw(tensors(shape))
+    labels = draw(hnp.arrays(np.int64, shape[:-1], elements=st.integers(0, shape[-1] - 1)))
+    return Case((x,), {"labels": labels})
+
+
 # ---- calls and references that are not a single library/numpy function ------------------------
 
 def _index(x, index):
@@ -423,6 +432,11 @@ def _np_logsumexp(x, axis=None, keepdims=False):
     return np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims))
 
 
+def _np_softmax_cross_entropy(x, labels):
+    log_probs = x - np.log(np.sum(np.exp(x), axis=-1, keepdims=True))
+    return -np.take_along_axis(log_probs, labels[..., None], axis=-1)[..., 0]
+
+
 def binary_specs(op: str, call, ref, **bounds) -> list[OpSpec]:
     """Two entries for a binary op: tensor with tensor (shapes broadcasting), and a constant
     (Python number or numpy array) on either side."""
@@ -467,6 +481,8 @@ TENSOR_SPECS: list[OpSpec] = [
     OpSpec("Max", ag.max, np.max, reduction(elements=HALVES, unique=True)),
     OpSpec("Min", ag.min, np.min, reduction(elements=HALVES, unique=True)),
     OpSpec("LogSumExp", ag.logsumexp, _np_logsumexp, reduction()),
+    OpSpec("SoftmaxCrossEntropy", ag.softmax_cross_entropy, _np_softmax_cross_entropy,
+           logits_and_labels()),
     # matmul, each way numpy treats the operands
     OpSpec("MatMul", operator.matmul, np.matmul, matmul(st.just(("1d", "1d"))), variant="1d @ 1d"),
     OpSpec("MatMul", operator.matmul, np.matmul, matmul(st.just(("1d", "2d"))), variant="1d @ 2d"),

@@ -25,7 +25,7 @@ from .elementwise import (
     where,
 )
 from .linalg import matmul
-from .reductions import logsumexp, max, mean, min, sum, var
+from .reductions import logsumexp, max, mean, min, softmax_cross_entropy, sum, var
 from .shape import (
     astype,
     broadcast_to,
@@ -45,6 +45,6 @@ __all__ = [
     "abs", "add", "astype", "broadcast_to", "clip", "clone", "concatenate", "div", "exp",
     "expand_dims", "getitem", "leaky_relu", "log", "logsumexp", "matmul", "max", "maximum", "mean",
     "min", "minimum", "mul", "neg", "pow", "relu", "reshape", "scatter_add", "sigmoid", "sign",
-    "sqrt", "squeeze", "stack", "sub", "sum", "sum_to", "swapaxes", "tanh", "transpose",
-    "unsqueeze", "var", "where",
+    "softmax_cross_entropy", "sqrt", "squeeze", "stack", "sub", "sum", "sum_to", "swapaxes",
+    "tanh", "transpose", "unsqueeze", "var", "where",
 ]
