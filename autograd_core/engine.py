@@ -22,7 +22,8 @@ import weakref
 from collections.abc import Sequence
 
 from .errors import BackwardError
-from .grad_mode import is_grad_enabled, set_grad_enabled
+from .grad_mode import _state as _grad_state
+from .grad_mode import set_grad_enabled
 
 _OUTPUT = object()  # stands for "the node's own output" in a node's saved values
 
@@ -142,7 +143,7 @@ class Function:
     """
 
     __slots__ = (
-        "_next", "needs_input_grad", "_saved", "_out_data", "_out_type",
+        "_next", "_saved", "_out_data", "_out_type",
         "_retained", "_freed", "_graph_mode", "__dict__",
     )
 
@@ -163,11 +164,21 @@ class Function:
         self._saved = values
 
     @property
+    def needs_input_grad(self) -> tuple:
+        """One bool per positional input of forward: whether backward must return its gradient."""
+        return tuple([edge is not None for edge in self._next])
+
+    @property
     def saved_tensors(self) -> tuple:
         """What forward saved: inputs and the output come back as Tensors in create_graph mode."""
         if self._freed:
             raise _freed_error(self)
         graph = self._graph_mode
+        if not graph:  # the common case, as one comprehension: this runs once per node
+            out = self._out_data
+            return tuple([out if value is _OUTPUT else
+                          value.data if isinstance(value, Variable) else value
+                          for value in self._saved])
         unpacked = []
         for value in self._saved:
             if value is _OUTPUT:
@@ -198,7 +209,8 @@ class Function:
                         f"{arg._family.__name__}; convert one of them (Tensor(s.data) or "
                         "t.item()) so that all inputs are of one kind"
                     )
-                requires_grad = requires_grad or arg._requires_grad
+                if arg._requires_grad:
+                    requires_grad = True
             else:
                 raw.append(arg)
         if family is None:
@@ -206,22 +218,27 @@ class Function:
         ctx = cls.__new__(cls)
         ctx._saved = ()
         out = family._run_forward(cls, ctx, raw, kwargs)
-        if not (requires_grad and is_grad_enabled() and family._can_carry_grad(out)):
+        # The grad mode is read from its thread-local directly: this runs once per op.
+        if not (requires_grad and _grad_state.enabled and family._can_carry_grad(out)):
             return family._from_op(out, None)
         ctx._record(args, raw, out, family)
         return family._from_op(out, ctx)
 
     def _record(self, args, raw, out, family) -> None:
-        self._next = tuple((a._grad_fn or a) if isinstance(a, Variable) and a._requires_grad
-                           else None for a in args)
-        self.needs_input_grad = tuple(edge is not None for edge in self._next)
+        # Plain loops rather than generator expressions: this runs once per recorded op.
+        edges = []
+        for a in args:
+            edges.append((a._grad_fn or a) if isinstance(a, Variable) and a._requires_grad
+                         else None)
+        self._next = tuple(edges)
         self._out_type = family
         self._retained = None
         self._freed = False
         self._out_data = None
-        if self._saved:
-            self._saved = tuple(self._resolve_saved(position, value, args, raw, out)
-                                for position, value in enumerate(self._saved))
+        saved = self._saved
+        if saved:
+            self._saved = tuple([self._resolve_saved(position, value, args, raw, out)
+                                 for position, value in enumerate(saved)])
 
     def _resolve_saved(self, position: int, value, args, raw, out):
         """What a saved raw value stands for: an input Variable, the output, or a constant.
@@ -286,19 +303,21 @@ def topological_order(roots: Sequence) -> list:
     order = []
     seen = set()
     stack = [(root, False) for root in reversed(roots)]
+    # Bound methods in locals: this loop runs twice per node of the graph.
+    push, pop, append, mark = stack.append, stack.pop, order.append, seen.add
     while stack:
-        item, inputs_done = stack.pop()
+        item, inputs_done = pop()
         if inputs_done:
-            order.append(item)
+            append(item)
             continue
         if id(item) in seen:
             continue
-        seen.add(id(item))
-        stack.append((item, True))
+        mark(id(item))
+        push((item, True))
         if isinstance(item, Function):
             for parent in item._next:
                 if parent is not None and id(parent) not in seen:
-                    stack.append((parent, False))
+                    push((parent, False))
     return order
 
 
@@ -336,11 +355,12 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
     claimed = set()
     with set_grad_enabled(create_graph):
         for item in reversed(order):
-            grad = grads.pop(id(item), None)
+            key = id(item)
+            grad = grads.pop(key, None)
             if grad is None:
                 continue
-            if targets is not None and id(item) in targets:
-                captured[id(item)] = grad
+            if targets is not None and key in targets:
+                captured[key] = grad
             if not isinstance(item, Function):
                 if targets is None:
                     item._accumulate_grad(grad, create_graph, claimed)
@@ -349,7 +369,7 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
                 kept = item._retained()
                 if kept is not None:
                     kept._accumulate_grad(grad, create_graph, claimed)
-            if expand is not None and id(item) not in expand:
+            if expand is not None and key not in expand:
                 continue
             input_grads = _call_backward(item, grad, create_graph)
             if not retain_graph:
@@ -357,10 +377,11 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
             for parent, parent_grad in zip(item._next, input_grads):
                 if parent is None or parent_grad is None:
                     continue
-                if needed is not None and id(parent) not in needed:
+                key = id(parent)
+                if needed is not None and key not in needed:
                     continue
-                previous = grads.get(id(parent))
-                grads[id(parent)] = parent_grad if previous is None else previous + parent_grad
+                previous = grads.get(key)
+                grads[key] = parent_grad if previous is None else previous + parent_grad
     return captured, claimed
 
 
