@@ -78,8 +78,11 @@ def cross_entropy(logits, target, reduction: str = "mean"):
         raise ShapeError(f"cross_entropy: labels of shape {labels.shape} do not fit logits of "
                          f"shape {np.shape(logits)}: expected labels of shape "
                          f"{np.shape(logits)[:-1]}")
-    # One fused node rather than log_softmax + indexing: the step's hottest few lines.
-    return _reduce(ag.softmax_cross_entropy(logits, labels), reduction, "cross_entropy")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"cross_entropy: reduction must be one of {REDUCTIONS}, "
+                         f"got {reduction!r}")
+    # One fused node rather than log_softmax, indexing and the mean: a training step's loss.
+    return ag.softmax_cross_entropy(logits, labels, reduction)
 
 
 def categorical_cross_entropy(probs, target, reduction: str = "mean", eps: float = 1e-7):

@@ -372,11 +372,13 @@ def swapaxes(draw) -> Case:
 
 @st.composite
 def logits_and_labels(draw) -> Case:
-    """Logits of shape (..., C) (1 to 3 dims, C >= 1) and integer labels for their last axis."""
+    """Logits of shape (..., C) (1 to 3 dims, C >= 1), integer labels for their last axis and a
+    reduction."""
     shape = draw(small_shapes(min_dims=1))
     x = draw(tensors(shape))
     labels = draw(hnp.arrays(np.int64, shape[:-1], elements=st.integers(0, shape[-1] - 1)))
-    return Case((x,), {"labels": labels})
+    reduction = draw(st.sampled_from(["mean", "sum", "none"]))
+    return Case((x,), {"labels": labels, "reduction": reduction})
 
 
 # ---- calls and references that are not a single library/numpy function ------------------------
@@ -432,9 +434,10 @@ def _np_logsumexp(x, axis=None, keepdims=False):
     return np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims))
 
 
-def _np_softmax_cross_entropy(x, labels):
+def _np_softmax_cross_entropy(x, labels, reduction):
     log_probs = x - np.log(np.sum(np.exp(x), axis=-1, keepdims=True))
-    return -np.take_along_axis(log_probs, labels[..., None], axis=-1)[..., 0]
+    losses = -np.take_along_axis(log_probs, labels[..., None], axis=-1)[..., 0]
+    return {"mean": np.mean, "sum": np.sum, "none": np.asarray}[reduction](losses)
 
 
 def binary_specs(op: str, call, ref, **bounds) -> list[OpSpec]:

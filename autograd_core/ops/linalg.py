@@ -7,6 +7,7 @@ from ..engine import Function, Variable
 from ..errors import ShapeError
 from ..registry import primitive
 from .broadcasting import sum_to
+from .elementwise import _shape
 
 
 def _check_matmul_shapes(a_shape: tuple, b_shape: tuple) -> None:
@@ -26,7 +27,7 @@ def _check_matmul_shapes(a_shape: tuple, b_shape: tuple) -> None:
 class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
-        a_shape, b_shape = np.shape(a), np.shape(b)
+        a_shape, b_shape = _shape(a), _shape(b)
         _check_matmul_shapes(a_shape, b_shape)
         ctx.shapes = (a_shape, b_shape)
         ctx.save_for_backward(a, b)
@@ -37,6 +38,9 @@ class MatMul(Function):
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
         a_shape, b_shape = ctx.shapes
+        if len(a_shape) == 2 and len(b_shape) == 2:  # the usual case needs no reshaping
+            return (grad @ b.swapaxes(-1, -2) if need_a else None,
+                    a.swapaxes(-1, -2) @ grad if need_b else None)
         # View 1-D operands as matrices (a row for a, a column for b), as matmul itself does,
         # so one pair of formulas covers every case.
         a2 = a.reshape((1,) + a_shape) if len(a_shape) == 1 else a

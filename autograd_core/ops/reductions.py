@@ -8,7 +8,7 @@ from ..errors import ShapeError
 from ..registry import composite, primitive
 from .broadcasting import keepdims_shape, normalize_axes
 from .elementwise import exp, where
-from .shape import broadcast_to
+from .shape import _Unrecorded, broadcast_to
 
 
 def _reduction_setup(ctx, x, axis, op: str) -> tuple:
@@ -105,30 +105,40 @@ def _softmax_cross_entropy(x, labels):
 
 @primitive("tensor")
 class SoftmaxCrossEntropy(Function):
-    """-log(softmax(x)[..., labels]) over the last axis of logits ``x``, one value per row.
+    """-log(softmax(x)[..., labels]) over the last axis of logits ``x``: one value per row
+    (``reduction='none'``), or their ``'mean'`` or ``'sum'``.
 
-    One node instead of the ten that log_softmax, indexing and negation record: the same
-    numbers with fewer temporaries and wrappers. The backward is written in ops, so it can be
-    differentiated again.
+    One node instead of the dozen that log_softmax, indexing, negation and the mean record: the
+    same numbers with fewer temporaries and wrappers. The backward is written in ops, so it can
+    be differentiated again.
     """
 
     @staticmethod
-    def forward(ctx, x, labels):
+    def forward(ctx, x, labels, reduction="mean"):
         ctx.labels = labels
+        ctx.reduction = reduction
         ctx.save_for_backward(x)
-        return _softmax_cross_entropy(x, labels)
+        losses = _softmax_cross_entropy(x, labels)
+        if reduction == "none":
+            return losses
+        return losses.sum() if reduction == "sum" else losses.mean()
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        # d/dx = softmax(x) - one_hot(labels); the one-hot rows are a constant.
-        one_hot = np.zeros(x.shape, dtype=x.dtype)
-        np.put_along_axis(one_hot, ctx.labels[..., None], 1, axis=-1)
-        # Shifted by the row max (a constant: softmax does not change under shifts) first, as
-        # forward is, so the large logits stay exact in float32.
+        labels = ctx.labels
+        # d/dx = softmax(x) - one_hot(labels), the one-hot rows being a constant. Shifted by the
+        # row max (also a constant: softmax does not change under shifts), as forward is, so
+        # large logits stay exact in float32.
         shifted = x - np.max(np.asarray(x), axis=-1, keepdims=True)
-        softmax = exp(shifted - logsumexp(shifted, axis=-1, keepdims=True))
-        return grad.reshape(grad.shape + (1,)) * (softmax - one_hot)
+        e = exp(shifted)
+        softmax = e / e.sum(axis=-1, keepdims=True)
+        one_hot = np.eye(x.shape[-1], dtype=x.dtype)[labels]
+        if ctx.reduction == "none":
+            grad = grad.reshape(grad.shape + (1,))
+        elif ctx.reduction == "mean":
+            grad = grad / labels.size
+        return grad * (softmax - one_hot)
 
 
 # ---- public functions ---------------------------------------------------------------------------
@@ -163,11 +173,12 @@ def logsumexp(x, axis=None, keepdims: bool = False):
     return out if keepdims else np.squeeze(out, axis=axes)
 
 
-def softmax_cross_entropy(logits, labels):
+def softmax_cross_entropy(logits, labels, reduction: str = "mean"):
     """Cross-entropy of integer ``labels`` (shape ``logits.shape[:-1]``) under softmax(logits)
-    over the last axis, one value per row: ``-log_softmax(logits)[..., labels]``, fused.
+    over the last axis: ``-log_softmax(logits)[..., labels]`` per row, fused, then averaged
+    (``reduction='mean'``), added up (``'sum'``) or left per row (``'none'``).
 
-    >>> softmax_cross_entropy(np.zeros((2, 4)), np.array([0, 3])).round(4).tolist()
+    >>> softmax_cross_entropy(np.zeros((2, 4)), np.array([0, 3]), "none").round(4).tolist()
     [1.3863, 1.3863]
     """
     labels = np.asarray(labels.data if isinstance(labels, Variable) else labels)
@@ -180,9 +191,12 @@ def softmax_cross_entropy(logits, labels):
         raise ValueError(f"softmax_cross_entropy: labels must be in [0, {shape[-1] - 1}] for "
                          f"logits of shape {shape}, got values from {labels.min()} to "
                          f"{labels.max()}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"softmax_cross_entropy: reduction must be 'mean', 'sum' or 'none', "
+                         f"got {reduction!r}")
     if isinstance(logits, Variable):
-        return SoftmaxCrossEntropy.apply(logits, labels=labels)
-    return _softmax_cross_entropy(np.asarray(logits), labels)
+        return SoftmaxCrossEntropy.apply(logits, labels=labels, reduction=reduction)
+    return SoftmaxCrossEntropy.forward(_Unrecorded(), np.asarray(logits), labels, reduction)
 
 
 def _count(x, axis) -> int:
