@@ -222,6 +222,18 @@ def matmul(draw, kinds, constant=False) -> Case:
     return Case(tuple(args))
 
 
+@st.composite
+def linear(draw) -> Case:
+    """``linear(x, weight, bias)``: x of shape (..., in) with 0 to 2 leading axes, weight
+    (in, out), bias (out,); x may be a numpy constant (an input batch)."""
+    n_in, n_out = draw(st.integers(1, SIDE)), draw(st.integers(1, SIDE))
+    lead = draw(small_shapes(max_dims=2))
+    x = draw(tensors(lead + (n_in,)))
+    args = [x.data if draw(st.booleans()) else x, draw(tensors((n_in, n_out))),
+            draw(tensors((n_out,)))]
+    return Case(tuple(args))
+
+
 def _repeating(picks: list) -> list:
     """``picks`` with its first index again at the end: a repeated index, whose gradient
     contributions must add up rather than overwrite each other."""
@@ -495,6 +507,7 @@ TENSOR_SPECS: list[OpSpec] = [
            matmul(_ALL_KINDS.filter(lambda pair: "batched" in pair)), variant="batched"),
     OpSpec("MatMul", operator.matmul, np.matmul, matmul(_ALL_KINDS, constant=True),
            variant="constant"),
+    OpSpec("Linear", ag.linear, lambda x, w, b: np.matmul(x, w) + b, linear()),
     # shapes
     OpSpec("Reshape", ag.reshape, np.reshape, reshape()),
     OpSpec("Transpose", ag.transpose, np.transpose, transpose()),

@@ -1,5 +1,5 @@
 """Matrix product with numpy's semantics: 1-D operands, 2-D, and batches with broadcast batch
-dimensions."""
+dimensions; and the fused ``x @ weight + bias`` of a dense layer."""
 
 import numpy as np
 
@@ -8,6 +8,7 @@ from ..errors import ShapeError
 from ..registry import primitive
 from .broadcasting import sum_to
 from .elementwise import _shape
+from .shape import _Unrecorded
 
 
 def _check_matmul_shapes(a_shape: tuple, b_shape: tuple) -> None:
@@ -60,3 +61,50 @@ def matmul(a, b):
     if isinstance(a, Variable) or isinstance(b, Variable):
         return MatMul.apply(a, b)
     return np.matmul(a, b)
+
+
+@primitive("tensor")
+class Linear(Function):
+    """``x @ weight + bias`` in one node: the bias is added in place into the fresh product,
+    which saves a temporary the size of the output and a node per layer."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        x_shape, w_shape, b_shape = _shape(x), _shape(weight), _shape(bias)
+        if len(w_shape) != 2 or b_shape != w_shape[1:]:
+            raise ShapeError(f"linear: expected a 2-D weight (in, out) and a bias of shape "
+                             f"(out,), got weight {w_shape} and bias {b_shape}")
+        _check_matmul_shapes(x_shape, w_shape)
+        ctx.x_shape = x_shape
+        ctx.save_for_backward(x, weight)
+        out = np.matmul(x, weight)
+        if out.dtype == np.result_type(bias):
+            out += bias
+        else:  # a bias of a wider dtype widens the result, as x @ w + b would
+            out = out + bias
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        # Leading axes of x (none, one or more) are examples: flattened to one for the weight's
+        # gradient, and summed over for the bias's.
+        rows = grad.reshape((-1, grad.shape[-1])) if need_w or need_b else None
+        return (grad @ weight.swapaxes(-1, -2) if need_x else None,
+                x.reshape((-1, ctx.x_shape[-1])).swapaxes(-1, -2) @ rows if need_w else None,
+                rows.sum(axis=0) if need_b else None)
+
+
+def linear(x, weight, bias=None):
+    """``x @ weight + bias`` for ``x`` of shape (..., in), ``weight`` (in, out), ``bias`` (out,)
+    or None: a fully connected layer, recorded as one node.
+
+    >>> linear(np.ones((2, 3)), np.ones((3, 4)), np.arange(4.0)).tolist()[0]
+    [3.0, 4.0, 5.0, 6.0]
+    """
+    if bias is None:
+        return matmul(x, weight)
+    if isinstance(x, Variable) or isinstance(weight, Variable) or isinstance(bias, Variable):
+        return Linear.apply(x, weight, bias)
+    return Linear.forward(_Unrecorded(), np.asarray(x), np.asarray(weight), np.asarray(bias))
