@@ -76,7 +76,8 @@ def _cpu_name() -> str:
 
 
 def format_table(rows: list[dict]) -> str:
-    header = ("workload", "case", "ours", "reference", "theirs", "ratio", "target", "met")
+    header = ("workload", "case", "ours", "reference", "theirs", "ratio", "target", "met",
+              "cpu ratio")
     lines = []
     for r in rows:
         unit = r["unit"]
@@ -88,6 +89,7 @@ def format_table(rows: list[dict]) -> str:
             "" if r["theirs"] is None else f"{r['theirs']:.4g} {unit}",
             "" if ratio is None else f"{ratio:.2f}x", target_text,
             {True: "yes", False: "NO", None: ""}[r["met"]],
+            "" if r["cpu_ratio"] is None else f"{r['cpu_ratio']:.2f}x",
         ))
     widths = [max(len(str(v)) for v in column) for column in zip(header, *lines)]
     out = [" | ".join(h.ljust(w) for h, w in zip(header, widths)),

@@ -7,11 +7,20 @@ import gc
 import statistics
 import time
 from collections.abc import Callable
+from typing import NamedTuple
+
+
+class Median(NamedTuple):
+    """Median seconds per call: wall clock, and CPU time of this process (which other
+    processes on a shared machine do not inflate, so it separates their noise from ours)."""
+
+    wall: float
+    cpu: float
 
 
 def interleaved(contenders: dict[str, Callable[[], object]], rounds: int, warmup: int = 1,
-                inner: int = 1, pause_gc: bool = False) -> dict[str, float]:
-    """Median seconds per call of each contender.
+                inner: int = 1, pause_gc: bool = False) -> dict[str, Median]:
+    """Median seconds per call of each contender, wall clock and CPU time.
 
     Each round calls every contender ``inner`` times in a row and divides by ``inner``; the
     order of contenders alternates between rounds, so neither always runs just after the other.
@@ -24,6 +33,7 @@ def interleaved(contenders: dict[str, Callable[[], object]], rounds: int, warmup
         for name in names:
             contenders[name]()
     samples = {name: [] for name in names}
+    cpu_samples = {name: [] for name in names}
     for round_ in range(rounds):
         for name in (names if round_ % 2 == 0 else names[::-1]):
             call = contenders[name]
@@ -31,14 +41,16 @@ def interleaved(contenders: dict[str, Callable[[], object]], rounds: int, warmup
             if pause_gc:
                 gc.disable()
             try:
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), time.process_time()
                 for _ in range(inner):
                     call()
                 samples[name].append((time.perf_counter() - start) / inner)
+                cpu_samples[name].append((time.process_time() - cpu_start) / inner)
             finally:
                 if pause_gc:
                     gc.enable()
-    return {name: statistics.median(times) for name, times in samples.items()}
+    return {name: Median(statistics.median(samples[name]), statistics.median(cpu_samples[name]))
+            for name in names}
 
 
 def once(call: Callable[[], object]) -> float:

@@ -30,6 +30,7 @@ class Row:
     theirs: float | None = None
     target: float | None = None    # the largest allowed ratio (or value, when no reference)
     note: str = ""
+    cpu_ratio: float | None = None  # the same ratio in CPU time (see timing.Median)
 
     @property
     def ratio(self) -> float | None:
@@ -82,12 +83,19 @@ def mlp_step(s: Settings) -> list[Row]:
         inner = max(1, (4096 // size) // (4 if s.quick else 1))
         times = interleaved(_mlp_contenders(s, size), rounds=s.rounds, warmup=2, inner=inner)
         case = f"batch {size}"
-        rows.append(Row("mlp_step", case, "ms", times["ours"] * 1e3, "numpy floor",
-                        times["numpy"] * 1e3, MLP_TARGETS[size]))
+        rows.append(_compare("mlp_step", case, times, "numpy", "numpy floor", MLP_TARGETS[size]))
         if "torch" in times:
-            rows.append(Row("mlp_step", case, "ms", times["ours"] * 1e3, "PyTorch",
-                            times["torch"] * 1e3, 1.0 if size == 128 else None))
+            rows.append(_compare("mlp_step", case, times, "torch", "PyTorch",
+                                 1.0 if size == 128 else None))
     return rows
+
+
+def _compare(workload: str, case: str, times: dict, theirs: str, reference: str,
+             target: float | None, unit: str = "ms", scale: float = 1e3) -> Row:
+    """A row of ours against ``times[theirs]`` (timing.Median values)."""
+    ours, other = times["ours"], times[theirs]
+    return Row(workload, case, unit, ours.wall * scale, reference, other.wall * scale, target,
+               cpu_ratio=ours.cpu / other.cpu if other.cpu else None)
 
 
 # ---- 2. op_overhead -----------------------------------------------------------------------------
@@ -147,13 +155,12 @@ def op_overhead(s: Settings) -> list[Row]:
 
         contenders["torch"] = theirs
     times = interleaved(contenders, rounds=s.rounds * 5, warmup=3, inner=5)
-    per_op = {name: t / CHAIN_OPS * 1e6 for name, t in times.items()}
+    case, scale = f"add/mul/tanh x{CHAIN_OPS}, 16 elements", 1e6 / CHAIN_OPS
     rows = []
-    if "torch" in per_op:
-        rows.append(Row("op_overhead", "add/mul/tanh x200, 16 elements", "us/op", per_op["ours"],
-                        "PyTorch", per_op["torch"], 1.5))
-    rows.append(Row("op_overhead", "add/mul/tanh x200, 16 elements", "us/op", per_op["ours"],
-                    "raw numpy (no engine)", per_op["numpy"]))
+    if "torch" in times:
+        rows.append(_compare("op_overhead", case, times, "torch", "PyTorch", 1.5, "us/op", scale))
+    rows.append(_compare("op_overhead", case, times, "numpy", "raw numpy (no engine)", None,
+                         "us/op", scale))
     return rows
 
 
@@ -217,10 +224,10 @@ def scalar(s: Settings) -> list[Row]:
         times = interleaved(contenders, rounds=rounds, warmup=1, inner=inner,
                             pause_gc=pause_gc)
         if "micrograd" in times:
-            rows.append(Row("scalar", case, "ms", times["ours"] * 1e3, "micrograd",
-                            times["micrograd"] * 1e3, 0.1 if not pause_gc else 1.0))
+            rows.append(_compare("scalar", case, times, "micrograd", "micrograd",
+                                 1.0 if pause_gc else 0.1))
         else:
-            rows.append(Row("scalar", case, "ms", times["ours"] * 1e3))
+            rows.append(Row("scalar", case, "ms", times["ours"].wall * 1e3))
     length = 100_000 if s.quick else 1_000_000
     x = ag.Scalar(0.5)
 
@@ -315,9 +322,8 @@ def fashion_mnist_epoch(s: Settings) -> list[Row]:
     times = interleaved(contenders, rounds=max(2, s.rounds // 3), warmup=0 if not s.quick else 1)
     case = f"{len(x):,} images, batch 128, Adam, float32"
     if "torch" in times:
-        return [Row("fashion_mnist_epoch", case, "s", times["ours"], "PyTorch", times["torch"],
-                    1.2)]
-    return [Row("fashion_mnist_epoch", case, "s", times["ours"])]
+        return [_compare("fashion_mnist_epoch", case, times, "torch", "PyTorch", 1.2, "s", 1.0)]
+    return [Row("fashion_mnist_epoch", case, "s", times["ours"].wall)]
 
 
 WORKLOADS = {
