@@ -26,6 +26,7 @@ from .grad_mode import _state as _grad_state
 from .grad_mode import set_grad_enabled
 
 _OUTPUT = object()  # stands for "the node's own output" in a node's saved values
+_DONE = object()  # in topological_order's stack: the item below it has had its inputs listed
 
 
 class Variable:
@@ -237,8 +238,14 @@ class Function:
         self._out_data = None
         saved = self._saved
         if saved:
-            self._saved = tuple([self._resolve_saved(position, value, args, raw, out)
-                                 for position, value in enumerate(saved)])
+            resolved = []
+            for position, value in enumerate(saved):
+                if position < len(raw) and value is raw[position]:  # the usual case, inline
+                    arg = args[position]
+                    resolved.append(arg if isinstance(arg, Variable) else value)
+                else:
+                    resolved.append(self._resolve_saved(position, value, args, raw, out))
+            self._saved = tuple(resolved)
 
     def _resolve_saved(self, position: int, value, args, raw, out):
         """What a saved raw value stands for: an input Variable, the output, or a constant.
@@ -302,22 +309,24 @@ def topological_order(roots: Sequence) -> list:
     """
     order = []
     seen = set()
-    stack = [(root, False) for root in reversed(roots)]
-    # Bound methods in locals: this loop runs twice per node of the graph.
+    stack = list(reversed(roots))
+    # Bound methods in locals: this loop runs twice per node of the graph. An item is pushed
+    # again below a _DONE marker before its inputs, and listed when the marker comes back up.
     push, pop, append, mark = stack.append, stack.pop, order.append, seen.add
     while stack:
-        item, inputs_done = pop()
-        if inputs_done:
-            append(item)
+        item = pop()
+        if item is _DONE:
+            append(pop())
             continue
         if id(item) in seen:
             continue
         mark(id(item))
-        push((item, True))
+        push(item)
+        push(_DONE)
         if isinstance(item, Function):
             for parent in item._next:
                 if parent is not None and id(parent) not in seen:
-                    push((parent, False))
+                    push(parent)
     return order
 
 
