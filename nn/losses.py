@@ -12,6 +12,7 @@ import numpy as np
 import autograd_core as ag
 from autograd_core import Tensor
 from autograd_core.errors import ShapeError
+from autograd_core.ops.reductions import SoftmaxCrossEntropy
 
 from .functional import check_labels, log_softmax
 
@@ -82,6 +83,9 @@ def cross_entropy(logits, target, reduction: str = "mean"):
         raise ValueError(f"cross_entropy: reduction must be one of {REDUCTIONS}, "
                          f"got {reduction!r}")
     # One fused node rather than log_softmax, indexing and the mean: a training step's loss.
+    # The labels were checked above, so a Tensor goes straight to the primitive.
+    if isinstance(logits, Tensor):
+        return SoftmaxCrossEntropy.apply(logits, labels=labels, reduction=reduction)
     return ag.softmax_cross_entropy(logits, labels, reduction)
 
 
