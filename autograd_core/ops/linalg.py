@@ -11,14 +11,14 @@ from .elementwise import _shape
 from .shape import _Unrecorded
 
 
-def _check_matmul_shapes(a_shape: tuple, b_shape: tuple) -> None:
+def _check_matmul_shapes(a_shape: tuple, b_shape: tuple, op: str = "matmul") -> None:
     if len(a_shape) == 0 or len(b_shape) == 0:
-        raise ShapeError(f"matmul: both operands need at least one dimension, got shapes "
+        raise ShapeError(f"{op}: both operands need at least one dimension, got shapes "
                          f"{a_shape} and {b_shape} (use * to multiply by a scalar)")
     inner_a = a_shape[-1]
     inner_b = b_shape[0] if len(b_shape) == 1 else b_shape[-2]
     if inner_a != inner_b:
-        raise ShapeError(f"matmul: shapes {a_shape} @ {b_shape} do not fit: the last axis of the "
+        raise ShapeError(f"{op}: shapes {a_shape} @ {b_shape} do not fit: the last axis of the "
                          f"first ({inner_a}) must equal the "
                          f"{'only' if len(b_shape) == 1 else 'second-to-last'} axis of the "
                          f"second ({inner_b})")
@@ -74,7 +74,7 @@ class Linear(Function):
         if len(w_shape) != 2 or b_shape != w_shape[1:]:
             raise ShapeError(f"linear: expected a 2-D weight (in, out) and a bias of shape "
                              f"(out,), got weight {w_shape} and bias {b_shape}")
-        _check_matmul_shapes(x_shape, w_shape)
+        _check_matmul_shapes(x_shape, w_shape, "linear")
         ctx.x_shape = x_shape
         ctx.save_for_backward(x, weight)
         out = np.matmul(x, weight)
