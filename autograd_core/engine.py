@@ -25,7 +25,8 @@ import numpy as np
 
 from . import anomaly
 from .errors import BackwardError
-from .grad_mode import is_grad_enabled, set_grad_enabled
+from .grad_mode import _state as _grad_state
+from .grad_mode import set_grad_enabled
 
 _OUTPUT = object()  # stands for "the node's own output" in a node's saved values
 _anomaly = anomaly._state  # per-thread flag: anomaly detection on (anomaly.py)
@@ -67,6 +68,7 @@ def version_of(data) -> int:
 
 def _changed_since(data, clock: int) -> bool:
     return _changes.get(id(_memory_of(data)), (0, 0))[1] > clock
+_DONE = object()  # in topological_order's stack: the item below it has had its inputs listed
 
 
 class Variable:
@@ -184,7 +186,7 @@ class Function:
     """
 
     __slots__ = (
-        "_next", "needs_input_grad", "_saved", "_out_data", "_out_type",
+        "_next", "_saved", "_out_data", "_out_type",
         "_retained", "_freed", "_graph_mode", "_saved_at", "__dict__",
     )
 
@@ -205,6 +207,11 @@ class Function:
         self._saved = values
 
     @property
+    def needs_input_grad(self) -> tuple:
+        """One bool per positional input of forward: whether backward must return its gradient."""
+        return tuple([edge is not None for edge in self._next])
+
+    @property
     def saved_tensors(self) -> tuple:
         """What forward saved: inputs and the output come back as Tensors in create_graph mode.
 
@@ -215,6 +222,11 @@ class Function:
         if self._saved_at != _clock:
             self._check_unchanged()
         graph = self._graph_mode
+        if not graph:  # the common case, as one comprehension: this runs once per node
+            out = self._out_data
+            return tuple([out if value is _OUTPUT else
+                          value.data if isinstance(value, Variable) else value
+                          for value in self._saved])
         unpacked = []
         for value in self._saved:
             if value is _OUTPUT:
@@ -245,7 +257,8 @@ class Function:
                         f"{arg._family.__name__}; convert one of them (Tensor(s.data) or "
                         "t.item()) so that all inputs are of one kind"
                     )
-                requires_grad = requires_grad or arg._requires_grad
+                if arg._requires_grad:
+                    requires_grad = True
             else:
                 raw.append(arg)
         if family is None:
@@ -253,7 +266,8 @@ class Function:
         ctx = cls.__new__(cls)
         ctx._saved = ()
         out = family._run_forward(cls, ctx, raw, kwargs)
-        if not (requires_grad and is_grad_enabled() and family._can_carry_grad(out)):
+        # The grad mode is read from its thread-local directly: this runs once per op.
+        if not (requires_grad and _grad_state.enabled and family._can_carry_grad(out)):
             if _anomaly.enabled:
                 anomaly.check_forward(cls, raw, out)
             return family._from_op(out, None)
@@ -264,16 +278,26 @@ class Function:
         return family._from_op(out, ctx)
 
     def _record(self, args, raw, out, family) -> None:
-        self._next = tuple((a._grad_fn or a) if isinstance(a, Variable) and a._requires_grad
-                           else None for a in args)
-        self.needs_input_grad = tuple(edge is not None for edge in self._next)
+        # Plain loops rather than generator expressions: this runs once per recorded op.
+        edges = []
+        for a in args:
+            edges.append((a._grad_fn or a) if isinstance(a, Variable) and a._requires_grad
+                         else None)
+        self._next = tuple(edges)
         self._out_type = family
         self._retained = None
         self._freed = False
         self._out_data = None
-        if self._saved:
-            self._saved = tuple(self._resolve_saved(position, value, args, raw, out)
-                                for position, value in enumerate(self._saved))
+        saved = self._saved
+        if saved:
+            resolved = []
+            for position, value in enumerate(saved):
+                if position < len(raw) and value is raw[position]:  # the usual case, inline
+                    arg = args[position]
+                    resolved.append(arg if isinstance(arg, Variable) else value)
+                else:
+                    resolved.append(self._resolve_saved(position, value, args, raw, out))
+            self._saved = tuple(resolved)
         self._saved_at = _clock  # see "version counters" at the top
 
     def _check_unchanged(self) -> None:
@@ -359,20 +383,24 @@ def topological_order(roots: Sequence) -> list:
     """
     order = []
     seen = set()
-    stack = [(root, False) for root in reversed(roots)]
+    stack = list(reversed(roots))
+    # Bound methods in locals: this loop runs twice per node of the graph. An item is pushed
+    # again below a _DONE marker before its inputs, and listed when the marker comes back up.
+    push, pop, append, mark = stack.append, stack.pop, order.append, seen.add
     while stack:
-        item, inputs_done = stack.pop()
-        if inputs_done:
-            order.append(item)
+        item = pop()
+        if item is _DONE:
+            append(pop())
             continue
         if id(item) in seen:
             continue
-        seen.add(id(item))
-        stack.append((item, True))
+        mark(id(item))
+        push(item)
+        push(_DONE)
         if isinstance(item, Function):
             for parent in item._next:
                 if parent is not None and id(parent) not in seen:
-                    stack.append((parent, False))
+                    push(parent)
     return order
 
 
@@ -411,11 +439,12 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
     check = _anomaly.enabled
     with set_grad_enabled(create_graph):
         for item in reversed(order):
-            grad = grads.pop(id(item), None)
+            key = id(item)
+            grad = grads.pop(key, None)
             if grad is None:
                 continue
-            if targets is not None and id(item) in targets:
-                captured[id(item)] = grad
+            if targets is not None and key in targets:
+                captured[key] = grad
             if not isinstance(item, Function):
                 if targets is None:
                     item._accumulate_grad(grad, create_graph, claimed)
@@ -424,7 +453,7 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
                 kept = item._retained()
                 if kept is not None:
                     kept._accumulate_grad(grad, create_graph, claimed)
-            if expand is not None and id(item) not in expand:
+            if expand is not None and key not in expand:
                 continue
             if check:
                 anomaly.check_saved(item)
@@ -436,10 +465,11 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
             for parent, parent_grad in zip(item._next, input_grads):
                 if parent is None or parent_grad is None:
                     continue
-                if needed is not None and id(parent) not in needed:
+                key = id(parent)
+                if needed is not None and key not in needed:
                     continue
-                previous = grads.get(id(parent))
-                grads[id(parent)] = parent_grad if previous is None else previous + parent_grad
+                previous = grads.get(key)
+                grads[key] = parent_grad if previous is None else previous + parent_grad
     return captured, claimed
 
 

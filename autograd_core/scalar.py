@@ -409,6 +409,9 @@ Scalar._family = Scalar
 
 def _operand(other, op: str):
     """A Scalar, or a Python number used as a constant."""
+    kind = type(other)
+    if kind is float or kind is Scalar:  # the common cases, without the checks below
+        return other
     is_number = isinstance(other, (int, float)) and not isinstance(other, bool)
     if is_number or isinstance(other, Scalar):
         return other

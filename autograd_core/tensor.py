@@ -89,7 +89,9 @@ class Tensor(Variable):
 
     @staticmethod
     def _can_carry_grad(raw) -> bool:
-        dtype = raw.dtype if isinstance(raw, (np.ndarray, np.generic)) else np.asarray(raw).dtype
+        if type(raw) is np.ndarray:  # the common case first: this runs once per op
+            return raw.dtype.kind == "f"
+        dtype = raw.dtype if isinstance(raw, np.generic) else np.asarray(raw).dtype
         return dtype.kind == "f"
 
     def _check_can_require_grad(self, where: str) -> None:

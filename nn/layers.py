@@ -46,8 +46,7 @@ class Dense(Module):
             raise ShapeError(f"Dense: input of shape {shape} does not fit a layer with "
                              f"in_features={self.in_features}: expected shape "
                              f"(..., {self.in_features})")
-        out = ag.matmul(x, self.weight)
-        return out if self.bias is None else out + self.bias
+        return ag.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -12,17 +12,22 @@ import numpy as np
 import autograd_core as ag
 from autograd_core import Tensor
 from autograd_core.errors import ShapeError
+from autograd_core.ops.reductions import SoftmaxCrossEntropy
 
 from .functional import check_labels, log_softmax
 
 REDUCTIONS = ("mean", "sum", "none")
 
 
-def _reduce(per_example, reduction: str, where: str):
-    if reduction == "mean" and per_example.size == 0:
+def _check_not_empty(shape: tuple, reduction: str, where: str) -> None:
+    if reduction == "mean" and 0 in shape:
         # numpy would warn and return NaN; an empty batch is a mistake worth naming.
-        raise ShapeError(f"{where}: got an empty batch (losses of shape {per_example.shape}); "
-                         "the mean over no examples is undefined: expected at least one example")
+        raise ShapeError(f"{where}: got an empty batch (losses of shape {shape}); the mean over "
+                         "no examples is undefined: expected at least one example")
+
+
+def _reduce(per_example, reduction: str, where: str):
+    _check_not_empty(per_example.shape, reduction, where)
     if reduction == "mean":
         return per_example.mean()
     if reduction == "sum":
@@ -72,15 +77,25 @@ def cross_entropy(logits, target, reduction: str = "mean"):
     soft target distributions.
     """
     _check_logits(logits, "cross_entropy")
-    log_probs = log_softmax(logits, axis=-1)
     target_array = target.data if isinstance(target, Tensor) else np.asarray(target)
     if target_array.dtype.kind == "f":
         target_array = _as_tensor_like(logits, target_array, "cross_entropy")
+        log_probs = log_softmax(logits, axis=-1)
         return _reduce(-(log_probs * target_array).sum(axis=-1), reduction, "cross_entropy")
-    try:
-        return nll_loss(log_probs, target_array, reduction)
-    except (ShapeError, ValueError, TypeError) as error:
-        raise type(error)(str(error).replace("nll_loss", "cross_entropy")) from None
+    labels = check_labels(target_array, np.shape(logits)[-1], "cross_entropy")
+    if labels.shape != np.shape(logits)[:-1]:
+        raise ShapeError(f"cross_entropy: labels of shape {labels.shape} do not fit logits of "
+                         f"shape {np.shape(logits)}: expected labels of shape "
+                         f"{np.shape(logits)[:-1]}")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"cross_entropy: reduction must be one of {REDUCTIONS}, "
+                         f"got {reduction!r}")
+    _check_not_empty(labels.shape, reduction, "cross_entropy")
+    # One fused node rather than log_softmax, indexing and the mean: a training step's loss.
+    # The labels were checked above, so a Tensor goes straight to the primitive.
+    if isinstance(logits, Tensor):
+        return SoftmaxCrossEntropy.apply(logits, labels=labels, reduction=reduction)
+    return ag.softmax_cross_entropy(logits, labels, reduction)
 
 
 def categorical_cross_entropy(probs, target, reduction: str = "mean", eps: float = 1e-7):

@@ -235,7 +235,12 @@ class Optimizer:
                     module._rebind_parameter(name, moved[id(old)])
 
     def _update(self, p: Tensor, g: Tensor, state: dict, lr: float) -> None:
-        """Change ``p`` and ``state`` in place (called under no_grad)."""
+        """Change ``p`` and ``state`` in place (called under no_grad).
+
+        SGD and Adam work on the raw arrays here: each Tensor op costs a few microseconds of
+        wrapping, which over every parameter of every step is a visible share of a small
+        model's step. Numpy's in-place operators keep the parameters' dtype (float32 stays
+        float32: Python floats do not promote)."""
         raise NotImplementedError
 
     def _updated(self, p: Tensor, g: Tensor, state: dict, lr) -> Tensor:
@@ -413,10 +418,11 @@ class SGD(Optimizer):
 
     def _update(self, p, g, state, lr):
         momentum, weight_decay = self.hyper["momentum"], self.hyper["weight_decay"]
+        p, g = p.data, g.data  # see Optimizer.step: plain arrays, changed in place
         if weight_decay:
             g = g + weight_decay * p
         if momentum:
-            buf = state["momentum"]
+            buf = state["momentum"].data
             buf *= momentum
             buf += g
             g = g + momentum * buf if self.hyper["nesterov"] else buf
@@ -471,19 +477,20 @@ class Adam(Optimizer):
     def _update(self, p, g, state, lr):
         h = self.hyper
         beta1, beta2, weight_decay = h["beta1"], h["beta2"], h["weight_decay"]
+        p, g = p.data, g.data  # see Optimizer.step: plain arrays, changed in place
         if weight_decay and self._decoupled:
             p *= 1.0 - lr * weight_decay
         elif weight_decay:
             g = g + weight_decay * p
         t = state["step"] = state["step"] + 1
-        m, v = state["m"], state["v"]
+        m, v = state["m"].data, state["v"].data
         m *= beta1
         m += (1.0 - beta1) * g
         v *= beta2
-        square = g * g  # each new Tensor here is finished in place: one temporary per line
+        square = g * g  # each new array here is finished in place: one temporary per line
         square *= 1.0 - beta2
         v += square
-        denom = ag.sqrt(v)
+        denom = np.sqrt(v)
         denom /= math.sqrt(1.0 - beta2 ** t)
         denom += h["eps"]
         step = m / denom

@@ -222,6 +222,18 @@ def matmul(draw, kinds, constant=False) -> Case:
     return Case(tuple(args))
 
 
+@st.composite
+def linear(draw) -> Case:
+    """``linear(x, weight, bias)``: x of shape (..., in) with 0 to 2 leading axes, weight
+    (in, out), bias (out,); x may be a numpy constant (an input batch)."""
+    n_in, n_out = draw(st.integers(1, SIDE)), draw(st.integers(1, SIDE))
+    lead = draw(small_shapes(max_dims=2))
+    x = draw(tensors(lead + (n_in,)))
+    args = [x.data if draw(st.booleans()) else x, draw(tensors((n_in, n_out))),
+            draw(tensors((n_out,)))]
+    return Case(tuple(args))
+
+
 def _repeating(picks: list) -> list:
     """``picks`` with its first index again at the end: a repeated index, whose gradient
     contributions must add up rather than overwrite each other."""
@@ -370,6 +382,17 @@ def swapaxes(draw) -> Case:
     return Case((x,), {"axis1": draw(pick), "axis2": draw(pick)})
 
 
+@st.composite
+def logits_and_labels(draw) -> Case:
+    """Logits of shape (..., C) (1 to 3 dims, C >= 1), integer labels for their last axis and a
+    reduction."""
+    shape = draw(small_shapes(min_dims=1))
+    x = draw(tensors(shape))
+    labels = draw(hnp.arrays(np.int64, shape[:-1], elements=st.integers(0, shape[-1] - 1)))
+    reduction = draw(st.sampled_from(["mean", "sum", "none"]))
+    return Case((x,), {"labels": labels, "reduction": reduction})
+
+
 # ---- calls and references that are not a single library/numpy function ------------------------
 
 def _index(x, index):
@@ -423,6 +446,12 @@ def _np_logsumexp(x, axis=None, keepdims=False):
     return np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims))
 
 
+def _np_softmax_cross_entropy(x, labels, reduction):
+    log_probs = x - np.log(np.sum(np.exp(x), axis=-1, keepdims=True))
+    losses = -np.take_along_axis(log_probs, labels[..., None], axis=-1)[..., 0]
+    return {"mean": np.mean, "sum": np.sum, "none": np.asarray}[reduction](losses)
+
+
 def binary_specs(op: str, call, ref, **bounds) -> list[OpSpec]:
     """Two entries for a binary op: tensor with tensor (shapes broadcasting), and a constant
     (Python number or numpy array) on either side."""
@@ -467,6 +496,8 @@ TENSOR_SPECS: list[OpSpec] = [
     OpSpec("Max", ag.max, np.max, reduction(elements=HALVES, unique=True)),
     OpSpec("Min", ag.min, np.min, reduction(elements=HALVES, unique=True)),
     OpSpec("LogSumExp", ag.logsumexp, _np_logsumexp, reduction()),
+    OpSpec("SoftmaxCrossEntropy", ag.softmax_cross_entropy, _np_softmax_cross_entropy,
+           logits_and_labels()),
     # matmul, each way numpy treats the operands
     OpSpec("MatMul", operator.matmul, np.matmul, matmul(st.just(("1d", "1d"))), variant="1d @ 1d"),
     OpSpec("MatMul", operator.matmul, np.matmul, matmul(st.just(("1d", "2d"))), variant="1d @ 2d"),
@@ -476,6 +507,7 @@ TENSOR_SPECS: list[OpSpec] = [
            matmul(_ALL_KINDS.filter(lambda pair: "batched" in pair)), variant="batched"),
     OpSpec("MatMul", operator.matmul, np.matmul, matmul(_ALL_KINDS, constant=True),
            variant="constant"),
+    OpSpec("Linear", ag.linear, lambda x, w, b: np.matmul(x, w) + b, linear()),
     # shapes
     OpSpec("Reshape", ag.reshape, np.reshape, reshape()),
     OpSpec("Transpose", ag.transpose, np.transpose, transpose()),

@@ -606,3 +606,28 @@ def test_non_contiguous_and_read_only_inputs_are_accepted_and_left_alone():
            batch_size=2)
     np.testing.assert_array_equal(read_only, world.x)
     np.testing.assert_array_equal(fortran, world.x)
+
+
+# ---- fused ops ----------------------------------------------------------------------------------
+
+def test_linear_with_mismatched_shapes_names_linear_and_the_shapes():
+    x, w, b = leaf((4, 3)), leaf((2, 5), seed=1), leaf((5,), seed=2)
+    with Unchanged(x, w, b), pytest.raises(ShapeError, match=escaped("linear", "(4, 3)", "(2, 5)")):
+        ag.linear(x, w, b)
+    with Unchanged(x, w), pytest.raises(ShapeError, match=escaped("linear", "(3, 5)", "(4,)")):
+        ag.linear(x, leaf((3, 5)), leaf((4,)))
+
+
+def test_softmax_cross_entropy_with_bad_labels_or_reduction():
+    logits = leaf((4, 3))
+    with Unchanged(logits):
+        with pytest.raises(ShapeError, match=escaped("softmax_cross_entropy", "(4,)", "(2,)")):
+            ag.softmax_cross_entropy(logits, [0, 1])
+        with pytest.raises(DTypeError, match=escaped("softmax_cross_entropy", "float64")):
+            ag.softmax_cross_entropy(logits, np.zeros(4))
+        with pytest.raises(ValueError, match=re.escape("labels must be in [0, 2]")):
+            ag.softmax_cross_entropy(logits, [0, 1, 2, 3])
+        with pytest.raises(ValueError, match="reduction must be 'mean', 'sum' or 'none'"):
+            ag.softmax_cross_entropy(logits, [0, 1, 2, 0], reduction="avg")
+        with pytest.raises(ShapeError, match=escaped("softmax_cross_entropy", "empty batch")):
+            ag.softmax_cross_entropy(leaf((0, 3)), np.zeros(0, np.int64))

@@ -87,7 +87,7 @@ def test_graph(tmp_path, capsys):
     assert_written(out, tmp_path, ["graph_training_step.svg", "graph_training_step.png",
                                    "graph_network.svg", "graph_network.png"])
     step = (tmp_path / "graph_training_step.svg").read_text()
-    assert "MatMul" in step and "Tanh" in step and "2.bias" in step
+    assert "Linear" in step and "Tanh" in step and "2.bias" in step
 
 
 def run_file(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:

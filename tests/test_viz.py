@@ -123,8 +123,8 @@ def test_parameter_names_from_a_sequential():
     model = mlp()
     out = model(ag.ones(5, 2)).sum()
     nodes, edges = parse(ag.draw_graph(out, params=model.named_parameters()))
-    assert len(nodes) == 4 + 6 + 1 and len(edges) == 10
-    assert ops(nodes) == ["Add", "Add", "MatMul", "MatMul", "Sum", "Tanh"]
+    assert len(nodes) == 4 + 4 + 1 and len(edges) == 8
+    assert ops(nodes) == ["Linear", "Linear", "Sum", "Tanh"]
     for name, param in model.named_parameters():
         line = nodes[f"leaf{id(param)}"][0]
         assert f"<B>{name}</B>" in line and viz._PARAM in line
@@ -142,8 +142,8 @@ def test_clusters_by_module_nest_and_hooks_are_removed():
     nodes, _ = parse(graph)
     inner = model[0][0]
     assert nodes[f"leaf{id(inner.weight)}"][1] == ("0 (Sequential)", "0.0 (Dense)")
-    matmuls = [n for n, (line, _) in nodes.items() if "label=<MatMul>" in line]
-    assert sorted(nodes[n][1][-1] for n in matmuls) == ["0.0 (Dense)", "0.2 (Dense)"]
+    linears = [n for n, (line, _) in nodes.items() if "label=<Linear>" in line]
+    assert sorted(nodes[n][1][-1] for n in linears) == ["0.0 (Dense)", "0.2 (Dense)"]
     assert nodes[f"op{id(loss.grad_fn)}"][1] == ()  # the loss belongs to no module
     first_output = [line for name, (line, where) in nodes.items()
                     if name.startswith("out") and where[-1:] == ("0.0 (Dense)",)]
@@ -220,7 +220,7 @@ def test_cli_renders_an_example_and_a_saved_state_dict(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "layer 2 (2: Dense)" in (tmp_path / "net.svg").read_text()
     done = run_cli(saved, "--graph", "--dot", module="autograd_core.viz")
-    assert done.returncode == 0 and done.stdout.count("label=<MatMul>") == 2
+    assert done.returncode == 0 and done.stdout.count("label=<Linear>") == 2
     assert "Warning" not in done.stderr
     done = run_cli(tmp_path / "missing.npz")
     assert done.returncode == 1 and "missing.npz" in done.stderr

@@ -24,8 +24,8 @@ from .elementwise import (
     tanh,
     where,
 )
-from .linalg import matmul
-from .reductions import logsumexp, max, mean, min, sum, var
+from .linalg import linear, matmul
+from .reductions import logsumexp, max, mean, min, softmax_cross_entropy, sum, var
 from .shape import (
     astype,
     broadcast_to,
@@ -43,8 +43,8 @@ from .shape import (
 
 __all__ = [
     "abs", "add", "astype", "broadcast_to", "clip", "clone", "concatenate", "div", "exp",
-    "expand_dims", "getitem", "leaky_relu", "log", "logsumexp", "matmul", "max", "maximum", "mean",
-    "min", "minimum", "mul", "neg", "pow", "relu", "reshape", "scatter_add", "sigmoid", "sign",
-    "sqrt", "squeeze", "stack", "sub", "sum", "sum_to", "swapaxes", "tanh", "transpose",
-    "unsqueeze", "var", "where",
+    "expand_dims", "getitem", "leaky_relu", "linear", "log", "logsumexp", "matmul", "max",
+    "maximum", "mean", "min", "minimum", "mul", "neg", "pow", "relu", "reshape", "scatter_add",
+    "sigmoid", "sign", "softmax_cross_entropy", "sqrt", "squeeze", "stack", "sub", "sum",
+    "sum_to", "swapaxes", "tanh", "transpose", "unsqueeze", "var", "where",
 ]

@@ -1,14 +1,14 @@
 """Reductions over an axis (int or tuple) with ``keepdims``: sum, max, min, logsumexp primitives;
-mean and var composed from them."""
+mean and var composed from them; softmax cross-entropy over the last axis, fused."""
 
 import numpy as np
 
 from ..engine import Function, Variable
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from ..registry import composite, primitive
 from .broadcasting import keepdims_shape, normalize_axes
 from .elementwise import exp, where
-from .shape import broadcast_to
+from .shape import _Unrecorded, broadcast_to
 
 
 def _reduction_setup(ctx, x, axis, op: str) -> tuple:
@@ -95,6 +95,57 @@ class LogSumExp(Function):
         return grad.reshape(ctx.keep_shape) * softmax
 
 
+def _softmax_cross_entropy(x, labels):
+    """-log(softmax(x)[..., label]) per row of the last axis, shifted by the row max so logits
+    of 1e4 stay exact in float32."""
+    shifted = x - np.max(x, axis=-1, keepdims=True)
+    if shifted.ndim == 2:  # (N, C), the usual case: plain indexing costs less than take_along
+        picked = shifted[np.arange(len(labels)), labels]
+    else:
+        picked = np.take_along_axis(shifted, labels[..., None], axis=-1)[..., 0]
+    return np.log(np.sum(np.exp(shifted), axis=-1)) - picked
+
+
+@primitive("tensor")
+class SoftmaxCrossEntropy(Function):
+    """-log(softmax(x)[..., labels]) over the last axis of logits ``x``: one value per row
+    (``reduction='none'``), or their ``'mean'`` or ``'sum'``.
+
+    One node instead of the dozen that log_softmax, indexing, negation and the mean record: the
+    same numbers with fewer temporaries and wrappers. The backward is written in ops, so it can
+    be differentiated again.
+    """
+
+    @staticmethod
+    def forward(ctx, x, labels, reduction="mean"):
+        ctx.labels = labels
+        ctx.reduction = reduction
+        ctx.save_for_backward(x)
+        losses = _softmax_cross_entropy(x, labels)
+        if reduction == "none":
+            return losses
+        total = losses.sum()
+        # sum / count is what mean computes, without np.mean's Python-level wrapper
+        return total if reduction == "sum" else total / labels.size
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        labels = ctx.labels
+        # d/dx = softmax(x) - one_hot(labels), the one-hot rows being a constant. Shifted by the
+        # row max (also a constant: softmax does not change under shifts), as forward is, so
+        # large logits stay exact in float32.
+        shifted = x - np.max(np.asarray(x), axis=-1, keepdims=True)
+        e = exp(shifted)
+        softmax = e / e.sum(axis=-1, keepdims=True)
+        one_hot = np.eye(x.shape[-1], dtype=x.dtype)[labels]
+        if ctx.reduction == "none":
+            grad = grad.reshape(grad.shape + (1,))
+        elif ctx.reduction == "mean":
+            grad = grad / labels.size
+        return grad * (softmax - one_hot)
+
+
 # ---- public functions ---------------------------------------------------------------------------
 
 def sum(x, axis=None, keepdims: bool = False):  # noqa: A001
@@ -127,6 +178,38 @@ def logsumexp(x, axis=None, keepdims: bool = False):
     axes = normalize_axes(axis, np.ndim(x), "logsumexp", np.shape(x))
     out = _logsumexp(np.asarray(x), axes)
     return out if keepdims else np.squeeze(out, axis=axes)
+
+
+def softmax_cross_entropy(logits, labels, reduction: str = "mean"):
+    """Cross-entropy of integer ``labels`` (shape ``logits.shape[:-1]``) under softmax(logits)
+    over the last axis: ``-log_softmax(logits)[..., labels]`` per row, fused, then averaged
+    (``reduction='mean'``), added up (``'sum'``) or left per row (``'none'``).
+
+    >>> softmax_cross_entropy(np.zeros((2, 4)), np.array([0, 3]), "none").round(4).tolist()
+    [1.3863, 1.3863]
+    """
+    labels = np.asarray(labels.data if isinstance(labels, Variable) else labels)
+    shape = np.shape(logits)
+    if labels.dtype.kind not in "iu":
+        raise DTypeError(f"softmax_cross_entropy: labels must be integers, got dtype "
+                         f"{labels.dtype}: expected integer class labels of shape {shape[:-1]}")
+    if len(shape) == 0 or labels.shape != shape[:-1]:
+        raise ShapeError(f"softmax_cross_entropy: expected integer labels of shape {shape[:-1]} "
+                         f"for logits of shape {shape}, got {labels.dtype} labels of shape "
+                         f"{labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= shape[-1]):
+        raise ValueError(f"softmax_cross_entropy: labels must be in [0, {shape[-1] - 1}] for "
+                         f"logits of shape {shape}, got values from {labels.min()} to "
+                         f"{labels.max()}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"softmax_cross_entropy: reduction must be 'mean', 'sum' or 'none', "
+                         f"got {reduction!r}")
+    if reduction == "mean" and labels.size == 0:
+        raise ShapeError(f"softmax_cross_entropy: got an empty batch (logits of shape {shape}): "
+                         "the mean over no rows is undefined: expected at least one row")
+    if isinstance(logits, Variable):
+        return SoftmaxCrossEntropy.apply(logits, labels=labels, reduction=reduction)
+    return SoftmaxCrossEntropy.forward(_Unrecorded(), np.asarray(logits), labels, reduction)
 
 
 def _count(x, axis) -> int:

@@ -1,0 +1,60 @@
+"""Interleaved timing: every contender runs in turn (A B A B ...) after a warm-up, so a slow
+phase of the machine (another process, a frequency change) hits all of them alike."""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+
+class Median(NamedTuple):
+    """Median seconds per call: wall clock, and CPU time of this process (which other
+    processes on a shared machine do not inflate, so it separates their noise from ours)."""
+
+    wall: float
+    cpu: float
+
+
+def interleaved(contenders: dict[str, Callable[[], object]], rounds: int, warmup: int = 1,
+                inner: int = 1, pause_gc: bool = False) -> dict[str, Median]:
+    """Median seconds per call of each contender, wall clock and CPU time.
+
+    Each round calls every contender ``inner`` times in a row and divides by ``inner``; the
+    order of contenders alternates between rounds, so neither always runs just after the other.
+    A full garbage collection runs (untimed) before each contender's turn, so that garbage one
+    left behind is never collected on another's time; with ``pause_gc`` the collector stays off
+    while the contender is timed.
+    """
+    names = list(contenders)
+    for _ in range(warmup):
+        for name in names:
+            contenders[name]()
+    samples = {name: [] for name in names}
+    cpu_samples = {name: [] for name in names}
+    for round_ in range(rounds):
+        for name in (names if round_ % 2 == 0 else names[::-1]):
+            call = contenders[name]
+            gc.collect()
+            if pause_gc:
+                gc.disable()
+            try:
+                start, cpu_start = time.perf_counter(), time.process_time()
+                for _ in range(inner):
+                    call()
+                samples[name].append((time.perf_counter() - start) / inner)
+                cpu_samples[name].append((time.process_time() - cpu_start) / inner)
+            finally:
+                if pause_gc:
+                    gc.enable()
+    return {name: Median(statistics.median(samples[name]), statistics.median(cpu_samples[name]))
+            for name in names}
+
+
+def once(call: Callable[[], object]) -> float:
+    """Seconds for one call."""
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start

@@ -1,0 +1,35 @@
+"""The benchmark command runs and reports what it promises (speed itself is never asserted)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quick_op_overhead_writes_table_and_json(tmp_path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--rounds", "1", "--json", str(out),
+         "op_overhead"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    assert "BLAS/OpenMP spin capped: OPENBLAS_THREAD_TIMEOUT=" in done.stdout
+    assert "op_overhead" in done.stdout.split("workload", 1)[1]  # the table, after its header
+    report = json.loads(out.read_text())
+    assert report["quick"] is True
+    assert report["environment"]["spin_cap"]["GOMP_SPINCOUNT"] == "0"
+    rows = report["results"]
+    assert rows and {row["workload"] for row in rows} == {"op_overhead"}
+    for row in rows:
+        assert {"case", "unit", "ours", "reference", "theirs", "ratio", "target", "met"} <= set(row)
+        assert row["unit"] == "us/op" and row["ours"] > 0
+        if row["theirs"] is not None:
+            assert row["theirs"] > 0 and row["ratio"] > 0
+
+
+def test_unknown_workload_is_a_clear_error():
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "no_such_workload"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "unknown workload no_such_workload" in done.stderr
