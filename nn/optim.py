@@ -8,9 +8,12 @@ Every optimizer is used as in PyTorch::
         loss_fn(model(xb), yb).backward()
         opt.step()
 
-The update rules are PyTorch's documented algorithms, written with Tensor ops. By default a step
-runs under ``no_grad()`` and changes the parameters (and the optimizer's state Tensors) in place,
-keeping their dtype: float32 parameters stay float32. Parameters whose ``.grad`` is None are
+The update rules are PyTorch's documented algorithms, each written once, with operators and
+``autograd_core`` functions, as the engine's backward rules are: by default a step runs that rule
+on the raw arrays under ``no_grad()`` (no wrapper per operation) and subtracts its result from
+each parameter in place (an in-place Tensor op, which bumps the parameter's version counter), and
+in differentiable mode the same rule runs on Tensors and is recorded. dtypes are kept: float32
+parameters stay float32. Parameters whose ``.grad`` is None are
 skipped. ``lr`` may be a number, a schedule (any callable ``t -> lr``, e.g.
 :class:`nn.schedules.InverseTimeDecay`, evaluated at the step count on every step) or a Tensor.
 
@@ -140,9 +143,7 @@ class Optimizer:
 
     A subclass names its per-parameter state Tensors in ``_state_names`` (all start at zero, one
     of each per parameter), its numeric hyperparameters and their ranges in ``_ranges`` (they
-    live in ``self.hyper``, by name), and writes its update rule twice: ``_update`` changes the
-    parameter and the state in place (the default, fast path) and ``_updated`` returns the new
-    parameter as a new Tensor in the graph (differentiable mode).
+    live in ``self.hyper``, by name), and writes its update rule once, in ``_rule``.
     """
 
     _state_names: tuple[str, ...] = ()
@@ -213,8 +214,21 @@ class Optimizer:
             with no_grad():
                 for p, state in zip(self.params, self.state):
                     if p.grad is not None:
-                        self._update(p, p.grad, state, lr)
+                        self._step_in_place(p, state, lr)
         self.step_count += 1
+
+    def _step_in_place(self, p: Tensor, state: dict, lr: float) -> None:
+        # The rule runs on raw arrays: a Tensor op costs microseconds of wrapping, which over
+        # every parameter of every step is a visible share of a small model's step.
+        raw = {name: value.data if isinstance(value, Tensor) else value
+               for name, value in state.items()}
+        delta = self._rule(p.data, p.grad.data, raw, lr)
+        for name, value in raw.items():
+            if isinstance(state[name], Tensor):
+                state[name].data = value  # the optimizer's own Tensors: nobody else holds them
+            else:
+                state[name] = value
+        p -= delta
 
     def _step_in_graph(self) -> None:
         lr = self._lr if isinstance(self._lr, Tensor) else self.current_lr
@@ -225,7 +239,7 @@ class Optimizer:
                     continue
                 p_lr = lr.astype(p.dtype) if isinstance(lr, Tensor) and lr.dtype != p.dtype \
                     else lr  # a float64 lr must not turn float32 parameters into float64
-                new = self._updated(p, p.grad, state, p_lr)
+                new = p - self._rule(p, p.grad, state, p_lr)
                 new.name = p.name
                 new.retain_grad()
                 moved[id(p)] = self.params[i] = new
@@ -234,17 +248,10 @@ class Optimizer:
                 if id(old) in moved:
                     module._rebind_parameter(name, moved[id(old)])
 
-    def _update(self, p: Tensor, g: Tensor, state: dict, lr: float) -> None:
-        """Change ``p`` and ``state`` in place (called under no_grad).
-
-        SGD and Adam work on the raw arrays here: each Tensor op costs a few microseconds of
-        wrapping, which over every parameter of every step is a visible share of a small
-        model's step. Numpy's in-place operators keep the parameters' dtype (float32 stays
-        float32: Python floats do not promote)."""
-        raise NotImplementedError
-
-    def _updated(self, p: Tensor, g: Tensor, state: dict, lr) -> Tensor:
-        """The new value of ``p`` as a new Tensor; ``state`` entries are replaced, not changed."""
+    def _rule(self, p, g, state: dict, lr):
+        """What to subtract from ``p``, given its gradient ``g``: arrays, or Tensors in
+        differentiable mode. Stores the new state values in ``state`` (never changing the old
+        ones in place)."""
         raise NotImplementedError
 
     # ---- state -----------------------------------------------------------------------------------
@@ -416,26 +423,14 @@ class SGD(Optimizer):
             problems.append((ValueError, f"{prefix}nesterov=True needs a {prefix}momentum > 0"))
         return problems
 
-    def _update(self, p, g, state, lr):
-        momentum, weight_decay = self.hyper["momentum"], self.hyper["weight_decay"]
-        p, g = p.data, g.data  # see Optimizer.step: plain arrays, changed in place
-        if weight_decay:
-            g = g + weight_decay * p
-        if momentum:
-            buf = state["momentum"].data
-            buf *= momentum
-            buf += g
-            g = g + momentum * buf if self.hyper["nesterov"] else buf
-        p -= lr * g
-
-    def _updated(self, p, g, state, lr):
+    def _rule(self, p, g, state, lr):
         momentum, weight_decay = self.hyper["momentum"], self.hyper["weight_decay"]
         if weight_decay:
             g = g + weight_decay * p
         if momentum:
             buf = state["momentum"] = momentum * state["momentum"] + g
             g = g + momentum * buf if self.hyper["nesterov"] else buf
-        return p - lr * g
+        return lr * g
 
 
 class Adam(Optimizer):
@@ -474,41 +469,19 @@ class Adam(Optimizer):
         state["step"] = 0  # per parameter: one skipped while its grad was None is not counted
         return state
 
-    def _update(self, p, g, state, lr):
+    def _rule(self, p, g, state, lr):
         h = self.hyper
         beta1, beta2, weight_decay = h["beta1"], h["beta2"], h["weight_decay"]
-        p, g = p.data, g.data  # see Optimizer.step: plain arrays, changed in place
-        if weight_decay and self._decoupled:
-            p *= 1.0 - lr * weight_decay
-        elif weight_decay:
-            g = g + weight_decay * p
-        t = state["step"] = state["step"] + 1
-        m, v = state["m"].data, state["v"].data
-        m *= beta1
-        m += (1.0 - beta1) * g
-        v *= beta2
-        square = g * g  # each new array here is finished in place: one temporary per line
-        square *= 1.0 - beta2
-        v += square
-        denom = np.sqrt(v)
-        denom /= math.sqrt(1.0 - beta2 ** t)
-        denom += h["eps"]
-        step = m / denom
-        step *= lr / (1.0 - beta1 ** t)
-        p -= step
-
-    def _updated(self, p, g, state, lr):
-        h = self.hyper
-        beta1, beta2, weight_decay = h["beta1"], h["beta2"], h["weight_decay"]
-        if weight_decay and self._decoupled:
-            p = p * (1.0 - lr * weight_decay)
-        elif weight_decay:
+        if weight_decay and not self._decoupled:
             g = g + weight_decay * p
         t = state["step"] = state["step"] + 1
         m = state["m"] = beta1 * state["m"] + (1.0 - beta1) * g
-        v = state["v"] = beta2 * state["v"] + (1.0 - beta2) * g * g
+        v = state["v"] = beta2 * state["v"] + (1.0 - beta2) * (g * g)
         denom = ag.sqrt(v) / math.sqrt(1.0 - beta2 ** t) + h["eps"]
-        return p - (lr / (1.0 - beta1 ** t)) * m / denom
+        step = (lr / (1.0 - beta1 ** t)) * m / denom
+        if weight_decay and self._decoupled:  # AdamW: p * (1 - lr * weight_decay) - step
+            step = step + (lr * weight_decay) * p
+        return step
 
 
 class AdamW(Adam):
@@ -548,36 +521,16 @@ class RMSProp(Optimizer):
         super().__init__(params, lr, {"rho": rho, "eps": eps, "momentum": momentum,
                                       "weight_decay": weight_decay}, differentiable)
 
-    def _update(self, p, g, state, lr):
+    def _rule(self, p, g, state, lr):
         h = self.hyper
         rho, momentum, weight_decay = h["rho"], h["momentum"], h["weight_decay"]
         if weight_decay:
             g = g + weight_decay * p
-        v = state["v"]
-        v *= rho
-        square = g * g
-        square *= 1.0 - rho
-        v += square
-        denom = ag.sqrt(v)
-        denom += h["eps"]
-        step = g / denom
-        if momentum:
-            buf = state["momentum"]
-            buf *= momentum
-            buf += step
-            step = buf
-        p -= lr * step
-
-    def _updated(self, p, g, state, lr):
-        h = self.hyper
-        rho, momentum, weight_decay = h["rho"], h["momentum"], h["weight_decay"]
-        if weight_decay:
-            g = g + weight_decay * p
-        v = state["v"] = rho * state["v"] + (1.0 - rho) * g * g
+        v = state["v"] = rho * state["v"] + (1.0 - rho) * (g * g)
         step = g / (ag.sqrt(v) + h["eps"])
         if momentum:
             step = state["momentum"] = momentum * state["momentum"] + step
-        return p - lr * step
+        return lr * step
 
 
 class Adagrad(Optimizer):
@@ -599,22 +552,11 @@ class Adagrad(Optimizer):
                  differentiable: bool = False):
         super().__init__(params, lr, {"eps": eps, "weight_decay": weight_decay}, differentiable)
 
-    def _update(self, p, g, state, lr):
-        if self.hyper["weight_decay"]:
-            g = g + self.hyper["weight_decay"] * p
-        sum_sq = state["sum_sq"]
-        sum_sq += g * g
-        denom = ag.sqrt(sum_sq)
-        denom += self.hyper["eps"]
-        step = g / denom
-        step *= lr
-        p -= step
-
-    def _updated(self, p, g, state, lr):
+    def _rule(self, p, g, state, lr):
         if self.hyper["weight_decay"]:
             g = g + self.hyper["weight_decay"] * p
         sum_sq = state["sum_sq"] = state["sum_sq"] + g * g
-        return p - lr * g / (ag.sqrt(sum_sq) + self.hyper["eps"])
+        return lr * g / (ag.sqrt(sum_sq) + self.hyper["eps"])
 
 
 # ---- gradient clipping --------------------------------------------------------------------------
