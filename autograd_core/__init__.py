@@ -92,14 +92,14 @@ def __dir__():
 
 
 __all__ = [
-    "AnomalyError", "detect_anomaly", "is_anomaly_enabled", "set_detect_anomaly",
-    "AutogradError", "BackwardError", "CheckpointError", "DTypeError", "Function",
-    "GradcheckError", "Scalar", "StateDictError",
-    "ShapeError", "Tensor", "Variable", "abs", "add", "astype", "broadcast_to", "clip", "clone",
-    "concatenate", "div", "draw_graph", "enable_grad", "exp", "expand_dims", "full", "grad", "gradcheck",
-    "gradgradcheck", "hvp", "is_grad_enabled", "jacobian", "leaky_relu", "linear", "log",
-    "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg", "no_grad",
-    "ones", "ones_like", "pow", "registry", "relu", "reshape", "set_grad_enabled", "sigmoid",
-    "sign", "softmax_cross_entropy", "sqrt", "squeeze", "stack", "sub", "sum", "swapaxes", "tanh",
-    "tensor", "transpose", "unsqueeze", "var", "where", "zeros", "zeros_like",
+    "AnomalyError", "detect_anomaly", "is_anomaly_enabled", "set_detect_anomaly", "AutogradError",
+    "BackwardError", "CheckpointError", "DTypeError", "Function", "GradcheckError", "Scalar",
+    "StateDictError", "ShapeError", "Tensor", "Variable", "abs", "add", "astype", "broadcast_to",
+    "clip", "clone", "concatenate", "div", "draw_graph", "enable_grad", "exp", "expand_dims",
+    "full", "grad", "gradcheck", "gradgradcheck", "hvp", "is_grad_enabled", "jacobian",
+    "leaky_relu", "linear", "log", "logsumexp", "matmul", "max", "maximum", "mean", "min",
+    "minimum", "mul", "neg", "no_grad", "ones", "ones_like", "pow", "registry", "relu", "reshape",
+    "set_grad_enabled", "sigmoid", "sign", "softmax_cross_entropy", "sqrt", "squeeze", "stack",
+    "sub", "sum", "swapaxes", "tanh", "tensor", "transpose", "unsqueeze", "var", "where", "zeros",
+    "zeros_like"
 ]

@@ -4,8 +4,10 @@ Every layer, loss and optimizer here is an ordinary composition of Tensor ops, s
 has a gradient (and a second one) without hand-written backward code.
 """
 
-from . import functional, init
-from .module import HookHandle, Module, ModuleList, Parameter, Sequential
+# ---- optimizers and schedules (nn/optim.py, nn/schedules.py) ------------------------------------
+# ---- data, training, saving (nn/data.py, nn/training.py, nn/serialization.py) -------------------
+from . import data, functional, init, optim, schedules, serialization, training
+from .data import DataLoader, batches, train_val_split
 
 # ---- layers, losses (nn/layers.py, nn/losses.py) ------------------------------------------------
 from .layers import Dense, Dropout, Flatten, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
@@ -20,9 +22,7 @@ from .losses import (
     mse_loss,
     nll_loss,
 )
-
-# ---- optimizers and schedules (nn/optim.py, nn/schedules.py) ------------------------------------
-from . import optim, schedules
+from .module import HookHandle, Module, ModuleList, Parameter, Sequential
 from .optim import (
     SGD,
     Adagrad,
@@ -34,12 +34,20 @@ from .optim import (
     clip_grad_value_,
 )
 from .schedules import CosineDecay, ExponentialDecay, InverseTimeDecay, Schedule, StepDecay
-
-# ---- data, training, saving (nn/data.py, nn/training.py, nn/serialization.py) -------------------
-from . import data, serialization, training
-from .data import DataLoader, batches, train_val_split
 from .serialization import load, load_checkpoint, save, save_checkpoint
 from .training import History, accuracy, evaluate, fit, predict
 
 # ---- pictures (nn/viz.py) -----------------------------------------------------------------------
 from .viz import draw_network, record_modules
+
+__all__ = [
+    "accuracy", "Adagrad", "Adam", "AdamW", "batches", "binary_cross_entropy_with_logits",
+    "categorical_cross_entropy", "clip_grad_norm_", "clip_grad_value_", "CosineDecay",
+    "cross_entropy", "data", "DataLoader", "Dense", "draw_network", "Dropout", "evaluate",
+    "ExponentialDecay", "fit", "Flatten", "functional", "half_mse_loss", "History", "HookHandle",
+    "huber_loss", "Identity", "init", "InverseTimeDecay", "l1_penalty", "l2_penalty", "LeakyReLU",
+    "load", "load_checkpoint", "Module", "ModuleList", "mse_loss", "nll_loss", "optim",
+    "Optimizer", "Parameter", "predict", "record_modules", "ReLU", "RMSProp", "save",
+    "save_checkpoint", "Schedule", "schedules", "Sequential", "serialization", "SGD", "Sigmoid",
+    "Softmax", "StepDecay", "Tanh", "train_val_split", "training"
+]
