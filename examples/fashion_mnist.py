@@ -1,6 +1,6 @@
 """Classify Fashion-MNIST (70,000 28x28 clothing images, 10 classes) with an MLP.
 
-    python -m examples.fashion_mnist     # about 15 epochs: 89-90% test accuracy in a few minutes
+    python -m examples.fashion_mnist     # 30 epochs: about 90% test accuracy in under a minute
     python -m examples.fashion_mnist --quick   # a smoke run on a slice of the data
 
 784-256-128-10 with ReLU, softmax cross-entropy, Adam with a cosine learning-rate decay, in
@@ -49,7 +49,7 @@ def main(argv=None) -> dict:
         (x_fit, y_fit), (x_val, y_val) = datasets.split(
             x_train, y_train, test_fraction=500 / 3000 if args.quick else 5000 / 60000,
             rng=args.seed)
-        epochs, batch_size = (2 if args.quick else 15), 128
+        epochs, batch_size = (2 if args.quick else 30), 128
         model = make_model(args.seed)
         steps = epochs * -(-len(x_fit) // batch_size)
         optimizer = nn.Adam(model.parameters(),
