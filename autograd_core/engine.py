@@ -28,7 +28,7 @@ from .errors import BackwardError
 from .grad_mode import _state as _grad_state
 from .grad_mode import set_grad_enabled
 
-_OUTPUT = object()  # stands for "the node's own output" in a node's saved values
+_OUTPUT = "output"  # a node's role for a saved value that is its own output (see _roles_of)
 _anomaly = anomaly._state  # per-thread flag: anomaly detection on (anomaly.py)
 
 
@@ -68,6 +68,36 @@ def version_of(data) -> int:
 
 def _changed_since(data, clock: int) -> bool:
     return _changes.get(id(_memory_of(data)), (0, 0))[1] > clock
+
+
+_ROLES: dict = {}  # one shared copy of each roles tuple, rather than one per node
+
+
+def _roles_of(saved: tuple, raw, out):
+    """What each value forward saved stands for: an input's position, _OUTPUT, or None for a
+    constant; None for the whole when saved[p] is input p throughout (``save_for_backward(a, b)``).
+
+    Saved values are recognised by identity. The input at the same position is asked first: that
+    keeps ``t * t.data`` right, where the constant is the very array that is ``t``'s data.
+    """
+    count = len(raw)
+    if len(saved) <= count:
+        for position, value in enumerate(saved):
+            if value is not raw[position]:
+                break
+        else:
+            return None
+    roles = []
+    for position, value in enumerate(saved):
+        if position < count and value is raw[position]:
+            roles.append(position)
+            continue
+        role = next((i for i, data in enumerate(raw) if value is data), None)
+        roles.append(_OUTPUT if role is None and value is out else role)
+    roles = tuple(roles)
+    return _ROLES.setdefault(roles, roles)
+
+
 _DONE = object()  # in topological_order's stack: the item below it has had its inputs listed
 
 
@@ -185,9 +215,11 @@ class Function:
     An instance is both the ``ctx`` of one call and the node recorded for it in the graph.
     """
 
+    # ``_saved`` holds what forward saved, as it saved it (raw arrays or floats), and None once
+    # backward has freed it; ``_roles`` says which of those values are inputs or the output.
     __slots__ = (
-        "_next", "_saved", "_out_data", "_out_type",
-        "_retained", "_freed", "_graph_mode", "_saved_at", "__dict__",
+        "_next", "_saved", "_roles", "_out_type",
+        "_retained", "_graph_mode", "_saved_at", "__dict__",
     )
 
     @staticmethod
@@ -217,27 +249,35 @@ class Function:
 
         Raises a BackwardError if a saved input or the saved output was changed in place since.
         """
-        if self._freed:
+        saved = self._saved
+        if saved is None:
             raise _freed_error(self)
         if self._saved_at != _clock:
             self._check_unchanged()
-        graph = self._graph_mode
-        if not graph:  # the common case, as one comprehension: this runs once per node
-            out = self._out_data
-            return tuple([out if value is _OUTPUT else
-                          value.data if isinstance(value, Variable) else value
-                          for value in self._saved])
+        if not self._graph_mode:  # the common case: the raw values, as forward saved them
+            return saved
+        return self._saved_in_graph()
+
+    def _saved_in_graph(self) -> tuple:
+        """The saved values as graph values, for a backward pass that is itself recorded.
+
+        An input comes back as a value whose grad_fn is the input's node (or as the leaf itself),
+        the output as a value whose grad_fn is this node: the same graph edges as the real values,
+        without the node holding its output alive (which would be a reference cycle). Constants,
+        and inputs that need no gradient, stay raw.
+        """
+        roles, edges, wrap = self._roles, self._next, self._out_type._from_op
         unpacked = []
-        for value in self._saved:
-            if value is _OUTPUT:
-                # A fresh value whose grad_fn is this node: the same graph edge as the real output,
-                # without the node holding its output alive (which would be a reference cycle).
-                unpacked.append(self._out_type._from_op(self._out_data, self) if graph
-                                else self._out_data)
-            elif isinstance(value, Variable):
-                unpacked.append(value if graph else value.data)
-            else:
+        for position, value in enumerate(self._saved):
+            role = position if roles is None else roles[position]
+            if role is _OUTPUT:
+                unpacked.append(wrap(value, self))
+            elif role is None or edges[role] is None:
                 unpacked.append(value)
+            elif isinstance(edges[role], Function):
+                unpacked.append(wrap(value, edges[role]))
+            else:
+                unpacked.append(edges[role])  # a leaf
         return tuple(unpacked)
 
     @classmethod
@@ -286,54 +326,21 @@ class Function:
         self._next = tuple(edges)
         self._out_type = family
         self._retained = None
-        self._freed = False
-        self._out_data = None
-        saved = self._saved
-        if saved:
-            resolved = []
-            for position, value in enumerate(saved):
-                if position < len(raw) and value is raw[position]:  # the usual case, inline
-                    arg = args[position]
-                    resolved.append(arg if isinstance(arg, Variable) else value)
-                else:
-                    resolved.append(self._resolve_saved(position, value, args, raw, out))
-            self._saved = tuple(resolved)
+        if self._saved:
+            self._roles = _roles_of(self._saved, raw, out)
         self._saved_at = _clock  # see "version counters" at the top
 
     def _check_unchanged(self) -> None:
         """Raise if a saved input or the saved output was changed in place after recording."""
-        for value in self._saved:
-            if value is _OUTPUT:
-                changed = _changed_since(self._out_data, self._saved_at)
-            else:
-                changed = isinstance(value, Variable) and _changed_since(value.data,
-                                                                         self._saved_at)
-            if changed:
-                raise _modified_error(self, value)
-
-    def _resolve_saved(self, position: int, value, args, raw, out):
-        """What a saved raw value stands for: an input Variable, the output, or a constant.
-
-        Saved values are recognised by identity. Inputs are usually saved in argument order, so
-        the argument at the same position is asked first: that keeps ``t * t.data`` correct,
-        where the constant is the very array that is ``t``'s data but must stay a constant.
-        """
-        if position < len(args) and value is raw[position]:
-            arg = args[position]
-            return arg if isinstance(arg, Variable) else value
-        for arg, data in zip(args, raw):
-            if value is data and isinstance(arg, Variable):
-                return arg
-        if value is out:
-            self._out_data = out
-            return _OUTPUT
-        return value
+        roles = self._roles
+        for position, value in enumerate(self._saved):
+            role = position if roles is None else roles[position]
+            if role is not None and _changed_since(value, self._saved_at):
+                raise _modified_error(self, role is _OUTPUT, value)
 
     def _release(self) -> None:
         """Drop saved values once backward has used them (unless the graph is retained)."""
         self._saved = None
-        self._out_data = None
-        self._freed = True
 
     def __repr__(self) -> str:
         return f"<{self.name()}>"
@@ -358,13 +365,13 @@ def _check_requires_grad(value, where: str, what: str) -> None:
         )
 
 
-def _modified_error(node: Function, value) -> BackwardError:
-    what = "its output" if value is _OUTPUT else "one of its inputs"
-    shape = getattr(node._out_data if value is _OUTPUT else value.data, "shape", ())
+def _modified_error(node: Function, is_output: bool, value) -> BackwardError:
+    what = "its output" if is_output else "one of its inputs"
     return BackwardError(
-        f"{node.name()}: {what} (shape {shape}), which it saved for backward, was modified by an "
-        "in-place operation after the forward pass, so its gradient would be wrong. Do the "
-        "in-place change after backward(), or change a copy (t = t.clone(), or t = t + v)."
+        f"{node.name()}: {what} (shape {getattr(value, 'shape', ())}), which it saved for "
+        "backward, was modified by an in-place operation after the forward pass, so its gradient "
+        "would be wrong. Do the in-place change after backward(), or change a copy "
+        "(t = t.clone(), or t = t + v)."
     )
 
 
@@ -405,7 +412,7 @@ def topological_order(roots: Sequence) -> list:
 
 
 def _call_backward(node: Function, grad, create_graph: bool) -> tuple:
-    if node._freed:
+    if node._saved is None:
         raise _freed_error(node)
     node._graph_mode = create_graph
     grads = type(node).backward(node, grad)
