@@ -338,10 +338,6 @@ class Function:
             if role is not None and _changed_since(value, self._saved_at):
                 raise _modified_error(self, role is _OUTPUT, value)
 
-    def _release(self) -> None:
-        """Drop saved values once backward has used them (unless the graph is retained)."""
-        self._saved = None
-
     def __repr__(self) -> str:
         return f"<{self.name()}>"
 
@@ -386,12 +382,14 @@ def _freed_error(node: Function) -> BackwardError:
 def topological_order(roots: Sequence) -> list:
     """Graph items reachable from ``roots``, each listed after every item it depends on.
 
-    Iterative depth-first search: a node is listed once all of its inputs are.
+    Iterative depth-first search: a node is listed once all of its inputs are, a leaf at once.
+    Items are keys of sets and dicts here and in the driver by identity (Tensor keeps object's
+    hash although its == is elementwise), without an id() call per visit.
     """
     order = []
     seen = set()
     stack = list(reversed(roots))
-    # Bound methods in locals: this loop runs twice per node of the graph. An item is pushed
+    # Bound methods in locals: this loop runs twice per node of the graph. A node is pushed
     # again below a _DONE marker before its inputs, and listed when the marker comes back up.
     push, pop, append, mark = stack.append, stack.pop, order.append, seen.add
     while stack:
@@ -399,85 +397,88 @@ def topological_order(roots: Sequence) -> list:
         if item is _DONE:
             append(pop())
             continue
-        if id(item) in seen:
+        if item in seen:
             continue
-        mark(id(item))
-        push(item)
-        push(_DONE)
+        mark(item)
         if isinstance(item, Function):
+            push(item)
+            push(_DONE)
             for parent in item._next:
-                if parent is not None and id(parent) not in seen:
+                if parent is not None and parent not in seen:
                     push(parent)
+        else:
+            append(item)
     return order
-
-
-def _call_backward(node: Function, grad, create_graph: bool) -> tuple:
-    if node._saved is None:
-        raise _freed_error(node)
-    node._graph_mode = create_graph
-    grads = type(node).backward(node, grad)
-    if not isinstance(grads, tuple):
-        grads = (grads,)
-    if len(grads) != len(node._next):
-        raise BackwardError(
-            f"{node.name()}.backward returned {len(grads)} gradient(s) but forward took "
-            f"{len(node._next)} positional input(s): return one per input (None for constants)"
-        )
-    return grads
 
 
 def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None):
     """Propagate ``root_grads`` from ``roots`` to the leaves.
 
     Without ``targets`` the gradients are accumulated into ``.grad`` (``backward()``). With
-    ``targets`` (ids of graph items) only the paths leading to them are walked and their
+    ``targets`` (a set of graph items) only the paths leading to them are walked and their
     gradients are returned instead (``grad()``).
     """
     order = topological_order(roots)
     grads = {}
     for root, grad in zip(roots, root_grads):
-        previous = grads.get(id(root))
-        grads[id(root)] = grad if previous is None else previous + grad
+        previous = grads.get(root)
+        grads[root] = grad if previous is None else previous + grad
+    accumulate = targets is None
     needed = expand = None
-    if targets is not None:
+    if not accumulate:
         needed, expand = _paths_to(order, targets)
     captured = {}
     claimed = set()
     check = _anomaly.enabled
+    take, get = grads.pop, grads.get
+    # One loop, with the backward call inline: it runs once per node of the graph.
     with set_grad_enabled(create_graph):
         for item in reversed(order):
-            key = id(item)
-            grad = grads.pop(key, None)
+            grad = take(item, None)
             if grad is None:
                 continue
-            if targets is not None and key in targets:
-                captured[key] = grad
+            if not accumulate and item in targets:
+                captured[item] = grad
             if not isinstance(item, Function):
-                if targets is None:
+                if accumulate:
                     item._accumulate_grad(grad, create_graph, claimed)
                 continue
-            if item._retained is not None and targets is None:
+            if item._retained is not None and accumulate:
                 kept = item._retained()
                 if kept is not None:
                     kept._accumulate_grad(grad, create_graph, claimed)
-            if expand is not None and key not in expand:
+            if expand is not None and item not in expand:
                 continue
+            if item._saved is None:
+                raise _freed_error(item)
             if check:
                 anomaly.check_saved(item)
-            input_grads = _call_backward(item, grad, create_graph)
+            item._graph_mode = create_graph
+            input_grads = type(item).backward(item, grad)
+            edges = item._next
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            if len(input_grads) != len(edges):
+                raise _count_error(item, input_grads)
             if check:
                 anomaly.check_backward(item, grad, input_grads)
             if not retain_graph:
-                item._release()
-            for parent, parent_grad in zip(item._next, input_grads):
+                item._saved = None  # free what forward saved, as soon as it has been used
+            for parent, parent_grad in zip(edges, input_grads):
                 if parent is None or parent_grad is None:
                     continue
-                key = id(parent)
-                if needed is not None and key not in needed:
+                if needed is not None and parent not in needed:
                     continue
-                previous = grads.get(key)
-                grads[key] = parent_grad if previous is None else previous + parent_grad
+                previous = get(parent)
+                grads[parent] = parent_grad if previous is None else previous + parent_grad
     return captured, claimed
+
+
+def _count_error(node: Function, grads: tuple) -> BackwardError:
+    return BackwardError(
+        f"{node.name()}.backward returned {len(grads)} gradient(s) but forward took "
+        f"{len(node._next)} positional input(s): return one per input (None for constants)"
+    )
 
 
 def _paths_to(order: list, targets: set) -> tuple[set, set]:
@@ -486,11 +487,11 @@ def _paths_to(order: list, targets: set) -> tuple[set, set]:
     expand = set()
     for item in order:  # inputs come before the items that use them
         leads_to_target = isinstance(item, Function) and any(
-            parent is not None and id(parent) in needed for parent in item._next)
+            parent is not None and parent in needed for parent in item._next)
         if leads_to_target:
-            expand.add(id(item))
-        if leads_to_target or id(item) in targets:
-            needed.add(id(item))
+            expand.add(item)
+        if leads_to_target or item in targets:
+            needed.add(item)
     return needed, expand
 
 
@@ -534,11 +535,11 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
         retain_graph = create_graph
     roots = [_item_of(out) for out in outputs]
     root_grads = [out._root_grad(g, create_graph) for out, g in zip(outputs, grad_outputs)]
-    targets = {id(_item_of(inp)) for inp in inputs}
+    targets = {_item_of(inp) for inp in inputs}
     captured, claimed = _run(roots, root_grads, retain_graph, create_graph, targets)
     results = []
     for i, inp in enumerate(inputs):
-        g = captured.get(id(_item_of(inp)))
+        g = captured.get(_item_of(inp))
         if g is None:
             if not allow_unused:
                 raise BackwardError(
