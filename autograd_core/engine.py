@@ -380,18 +380,25 @@ def _freed_error(node: Function) -> BackwardError:
 
 
 def topological_order(roots: Sequence) -> list:
-    """Graph items reachable from ``roots``, each listed after every item it depends on.
+    """Graph items reachable from ``roots``, each listed after every item it depends on."""
+    nodes, leaves = _sorted_graph(roots)
+    return leaves + nodes
 
-    Iterative depth-first search: a node is listed once all of its inputs are, a leaf at once.
-    Items are keys of sets and dicts here and in the driver by identity (Tensor keeps object's
-    hash although its == is elementwise), without an id() call per visit.
+
+def _sorted_graph(roots: Sequence) -> tuple[list, list]:
+    """The Function nodes reachable from ``roots`` in topological order (each after all of its
+    inputs), and the leaves reachable from them.
+
+    Iterative depth-first search. Items are keys of sets and dicts here and in the driver by
+    identity (Tensor keeps object's hash although its == is elementwise), with no id() calls.
     """
-    order = []
+    nodes = []
+    leaves = []
     seen = set()
     stack = list(reversed(roots))
     # Bound methods in locals: this loop runs twice per node of the graph. A node is pushed
     # again below a _DONE marker before its inputs, and listed when the marker comes back up.
-    push, pop, append, mark = stack.append, stack.pop, order.append, seen.add
+    push, pop, append, mark = stack.append, stack.pop, nodes.append, seen.add
     while stack:
         item = pop()
         if item is _DONE:
@@ -407,8 +414,8 @@ def topological_order(roots: Sequence) -> list:
                 if parent is not None and parent not in seen:
                     push(parent)
         else:
-            append(item)
-    return order
+            leaves.append(item)
+    return nodes, leaves
 
 
 def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None):
@@ -418,7 +425,7 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
     ``targets`` (a set of graph items) only the paths leading to them are walked and their
     gradients are returned instead (``grad()``).
     """
-    order = topological_order(roots)
+    nodes, leaves = _sorted_graph(roots)
     grads = {}
     for root, grad in zip(roots, root_grads):
         previous = grads.get(root)
@@ -426,44 +433,42 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
     accumulate = targets is None
     needed = expand = None
     if not accumulate:
-        needed, expand = _paths_to(order, targets)
+        needed, expand = _paths_to(leaves + nodes, targets)
     captured = {}
     claimed = set()
     check = _anomaly.enabled
     take, get = grads.pop, grads.get
     # One loop, with the backward call inline: it runs once per node of the graph.
     with set_grad_enabled(create_graph):
-        for item in reversed(order):
-            grad = take(item, None)
+        for node in reversed(nodes):
+            grad = take(node, None)
             if grad is None:
                 continue
-            if not accumulate and item in targets:
-                captured[item] = grad
-            if not isinstance(item, Function):
-                if accumulate:
-                    item._accumulate_grad(grad, create_graph, claimed)
-                continue
-            if item._retained is not None and accumulate:
-                kept = item._retained()
-                if kept is not None:
-                    kept._accumulate_grad(grad, create_graph, claimed)
-            if expand is not None and item not in expand:
-                continue
-            if item._saved is None:
-                raise _freed_error(item)
+            if accumulate:
+                if node._retained is not None:
+                    kept = node._retained()
+                    if kept is not None:
+                        kept._accumulate_grad(grad, create_graph, claimed)
+            else:
+                if node in targets:
+                    captured[node] = grad
+                if node not in expand:
+                    continue
+            if node._saved is None:
+                raise _freed_error(node)
             if check:
-                anomaly.check_saved(item)
-            item._graph_mode = create_graph
-            input_grads = type(item).backward(item, grad)
-            edges = item._next
-            if not isinstance(input_grads, tuple):
+                anomaly.check_saved(node)
+            node._graph_mode = create_graph
+            input_grads = type(node).backward(node, grad)
+            edges = node._next
+            if type(input_grads) is not tuple and not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
             if len(input_grads) != len(edges):
-                raise _count_error(item, input_grads)
+                raise _count_error(node, input_grads)
             if check:
-                anomaly.check_backward(item, grad, input_grads)
+                anomaly.check_backward(node, grad, input_grads)
             if not retain_graph:
-                item._saved = None  # free what forward saved, as soon as it has been used
+                node._saved = None  # free what forward saved, as soon as it has been used
             for parent, parent_grad in zip(edges, input_grads):
                 if parent is None or parent_grad is None:
                     continue
@@ -471,6 +476,14 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
                     continue
                 previous = get(parent)
                 grads[parent] = parent_grad if previous is None else previous + parent_grad
+        for leaf in leaves:  # every use of a leaf has been summed in grads by now
+            grad = take(leaf, None)
+            if grad is None:
+                continue
+            if accumulate:
+                leaf._accumulate_grad(grad, create_graph, claimed)
+            elif leaf in targets:
+                captured[leaf] = grad
     return captured, claimed
 
 

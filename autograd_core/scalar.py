@@ -298,43 +298,51 @@ def _unary(function, x):
     return out
 
 
-def _binary(function, a, b):
-    """``function`` of two operands, a Scalar and a Scalar or number (see _operand)."""
-    if _anomaly.enabled:
-        return function.apply(a, b)
-    if type(a) is Scalar:
-        x, edge_a = a.data, (a._grad_fn or a) if a._requires_grad else None
-    else:
-        x, edge_a = a, None
-    if type(b) is Scalar:
-        y, edge_b = b.data, (b._grad_fn or b) if b._requires_grad else None
-    else:
-        y, edge_b = b, None
-    node = _new(function)
-    node._saved = ()
-    try:
-        data = function.forward(node, x, y)
-    except (ArithmeticError, ValueError) as error:
-        raise _forward_error(function, error, x, y) from None
-    out = _new(Scalar)
-    out.data = data
-    out.grad = None
-    out.name = None
-    if (edge_a is None and edge_b is None) or not _grad_state.enabled:
-        out._grad_fn = None
-        out._requires_grad = False
+def _binary_operator(function, symbol: str, reflected: bool = False):
+    """The method ``self <symbol> other`` (``other <symbol> self`` if ``reflected``) recording
+    ``function``: one closure per operator, so that an op costs one Python call before forward."""
+
+    def operator(self, other):
+        kind = type(other)
+        if kind is not float and kind is not Scalar:
+            other = _operand(other, symbol)
+        if _anomaly.enabled:
+            return function.apply(other, self) if reflected else function.apply(self, other)
+        x, edge_a = self.data, (self._grad_fn or self) if self._requires_grad else None
+        if kind is Scalar:
+            y, edge_b = other.data, (other._grad_fn or other) if other._requires_grad else None
+        else:
+            y, edge_b = other, None
+        if reflected:
+            x, y, edge_a, edge_b = y, x, edge_b, edge_a
+        node = _new(function)
+        node._saved = ()
+        try:
+            data = function.forward(node, x, y)
+        except (ArithmeticError, ValueError) as error:
+            raise _forward_error(function, error, x, y) from None
+        out = _new(Scalar)
+        out.data = data
+        out.grad = None
+        out.name = None
+        if (edge_a is None and edge_b is None) or not _grad_state.enabled:
+            out._grad_fn = None
+            out._requires_grad = False
+            return out
+        node._next = (edge_a, edge_b)
+        saved = node._saved
+        if saved:
+            node._roles = None if len(saved) == 2 and saved[0] is x and saved[1] is y else \
+                _roles_of(saved, (x, y), data)
+        node._out_type = Scalar
+        node._retained = None
+        node._saved_at = _engine._clock
+        out._grad_fn = node
+        out._requires_grad = True
         return out
-    node._next = (edge_a, edge_b)
-    saved = node._saved
-    if saved:
-        node._roles = None if len(saved) == 2 and saved[0] is x and saved[1] is y else \
-            _roles_of(saved, (x, y), data)
-    node._out_type = Scalar
-    node._retained = None
-    node._saved_at = _engine._clock
-    out._grad_fn = node
-    out._requires_grad = True
-    return out
+
+    operator.__name__ = operator.__qualname__ = f"{function.__name__.lower()}_operator"
+    return operator
 
 
 def _forward_error(function, error, *raw):
@@ -417,47 +425,16 @@ class Scalar(Variable):
         return f"Scalar(data={self.data!r}, grad={grad!r})"
 
     # ---- operators (Python numbers on either side are constants) --------------------------------
-    def __add__(self, other):
-        if type(other) is not float and type(other) is not Scalar:
-            other = _operand(other, "+")
-        return _binary(Add, self, other)
-
-    def __radd__(self, other):
-        if type(other) is not float:
-            other = _operand(other, "+")
-        return _binary(Add, other, self)
-
-    def __sub__(self, other):
-        if type(other) is not float and type(other) is not Scalar:
-            other = _operand(other, "-")
-        return _binary(Sub, self, other)
-
-    def __rsub__(self, other):
-        if type(other) is not float:
-            other = _operand(other, "-")
-        return _binary(Sub, other, self)
-
-    def __mul__(self, other):
-        if type(other) is not float and type(other) is not Scalar:
-            other = _operand(other, "*")
-        return _binary(Mul, self, other)
-
-    def __rmul__(self, other):
-        if type(other) is not float:
-            other = _operand(other, "*")
-        return _binary(Mul, other, self)
-
-    def __truediv__(self, other):
-        return _binary(Div, self, _operand(other, "/"))
-
-    def __rtruediv__(self, other):
-        return _binary(Div, _operand(other, "/"), self)
-
-    def __pow__(self, other):
-        return _binary(Pow, self, _operand(other, "**"))
-
-    def __rpow__(self, other):
-        return _binary(Pow, _operand(other, "**"), self)
+    __add__ = _binary_operator(Add, "+")
+    __radd__ = _binary_operator(Add, "+", reflected=True)
+    __sub__ = _binary_operator(Sub, "-")
+    __rsub__ = _binary_operator(Sub, "-", reflected=True)
+    __mul__ = _binary_operator(Mul, "*")
+    __rmul__ = _binary_operator(Mul, "*", reflected=True)
+    __truediv__ = _binary_operator(Div, "/")
+    __rtruediv__ = _binary_operator(Div, "/", reflected=True)
+    __pow__ = _binary_operator(Pow, "**")
+    __rpow__ = _binary_operator(Pow, "**", reflected=True)
 
     def __neg__(self):
         return _unary(Neg, self)
@@ -503,11 +480,8 @@ class Scalar(Variable):
     def leaky_relu(self, slope: float = 0.01):
         return LeakyRelu.apply(self, slope=slope)
 
-    def maximum(self, other):
-        return _binary(Maximum, self, _operand(other, "maximum"))
-
-    def minimum(self, other):
-        return _binary(Minimum, self, _operand(other, "minimum"))
+    maximum = _binary_operator(Maximum, "maximum")
+    minimum = _binary_operator(Minimum, "minimum")
 
 
 Scalar._family = Scalar
