@@ -469,6 +469,17 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
                 anomaly.check_backward(node, grad, input_grads)
             if not retain_graph:
                 node._saved = None  # free what forward saved, as soon as it has been used
+            if len(edges) == 2 and needed is None:
+                # Most nodes have two inputs: unpacked, this costs half of what zip's does.
+                a, b = edges
+                grad_a, grad_b = input_grads
+                if a is not None and grad_a is not None:
+                    previous = get(a)
+                    grads[a] = grad_a if previous is None else previous + grad_a
+                if b is not None and grad_b is not None:
+                    previous = get(b)
+                    grads[b] = grad_b if previous is None else previous + grad_b
+                continue
             for parent, parent_grad in zip(edges, input_grads):
                 if parent is None or parent_grad is None:
                     continue
