@@ -469,16 +469,18 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
                 anomaly.check_backward(node, grad, input_grads)
             if not retain_graph:
                 node._saved = None  # free what forward saved, as soon as it has been used
-            if len(edges) == 2 and needed is None:
-                # Most nodes have two inputs: unpacked, this costs half of what zip's does.
-                a, b = edges
-                grad_a, grad_b = input_grads
-                if a is not None and grad_a is not None:
-                    previous = get(a)
-                    grads[a] = grad_a if previous is None else previous + grad_a
-                if b is not None and grad_b is not None:
-                    previous = get(b)
-                    grads[b] = grad_b if previous is None else previous + grad_b
+            count = len(edges)
+            if count <= 2 and needed is None:
+                # Nodes have one or two inputs mostly: indexing them costs half of zip's iterator.
+                parent, parent_grad = edges[0], input_grads[0]
+                if parent is not None and parent_grad is not None:
+                    previous = get(parent)
+                    grads[parent] = parent_grad if previous is None else previous + parent_grad
+                if count == 2:
+                    parent, parent_grad = edges[1], input_grads[1]
+                    if parent is not None and parent_grad is not None:
+                        previous = get(parent)
+                        grads[parent] = parent_grad if previous is None else previous + parent_grad
                 continue
             for parent, parent_grad in zip(edges, input_grads):
                 if parent is None or parent_grad is None:
