@@ -463,14 +463,14 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
             edges = node._next
             if type(input_grads) is not tuple and not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
-            if len(input_grads) != len(edges):
+            count = len(edges)
+            if len(input_grads) != count:
                 raise _count_error(node, input_grads)
             if check:
                 anomaly.check_backward(node, grad, input_grads)
             if not retain_graph:
                 node._saved = None  # free what forward saved, as soon as it has been used
-            count = len(edges)
-            if count <= 2 and needed is None:
+            if 0 < count <= 2 and needed is None:
                 # Nodes have one or two inputs mostly: indexing them costs half of zip's iterator.
                 parent, parent_grad = edges[0], input_grads[0]
                 if parent is not None and parent_grad is not None:
