@@ -335,7 +335,11 @@ class Function:
         roles = self._roles
         for position, value in enumerate(self._saved):
             role = position if roles is None else roles[position]
-            if role is not None and _changed_since(value, self._saved_at):
+            if role is None and isinstance(value, Variable):  # saved as a Tensor, not raw
+                value = value.data
+            elif role is None:
+                continue  # a constant
+            if _changed_since(value, self._saved_at):
                 raise _modified_error(self, role is _OUTPUT, value)
 
     def __repr__(self) -> str:
