@@ -123,8 +123,8 @@ def remember(node, raw) -> None:
 
 
 def _checksums(node) -> tuple:
-    return tuple(zlib.crc32(np.ascontiguousarray(value.data)) if hasattr(value, "data")
-                 and isinstance(value.data, np.ndarray) else None for value in node._saved or ())
+    return tuple(zlib.crc32(np.ascontiguousarray(value)) if isinstance(value, np.ndarray)
+                 else None for value in node._saved or ())
 
 
 def _origin(node) -> tuple[str, str]:
@@ -142,9 +142,9 @@ def check_saved(node) -> None:
     if remembered is None or node._saved is None:
         return
     for value, before in zip(node._saved, remembered[2]):
-        if before is not None and zlib.crc32(np.ascontiguousarray(value.data)) != before:
+        if before is not None and zlib.crc32(np.ascontiguousarray(value)) != before:
             raise BackwardError(
-                f"{node.name()}: a tensor of shape {np.shape(value.data)} that it saved for "
+                f"{node.name()}: a tensor of shape {np.shape(value)} that it saved for "
                 f"backward was modified in place after the forward pass (by writing into its "
                 f"numpy array), so its gradient would be wrong. The op was called at "
                 f"{remembered[0]}. Modify a copy instead (t = t.clone())."

@@ -28,7 +28,7 @@ from .errors import BackwardError
 from .grad_mode import _state as _grad_state
 from .grad_mode import set_grad_enabled
 
-_OUTPUT = object()  # stands for "the node's own output" in a node's saved values
+_OUTPUT = "output"  # a node's role for a saved value that is its own output (see _roles_of)
 _anomaly = anomaly._state  # per-thread flag: anomaly detection on (anomaly.py)
 
 
@@ -68,6 +68,36 @@ def version_of(data) -> int:
 
 def _changed_since(data, clock: int) -> bool:
     return _changes.get(id(_memory_of(data)), (0, 0))[1] > clock
+
+
+_ROLES: dict = {}  # one shared copy of each roles tuple, rather than one per node
+
+
+def _roles_of(saved: tuple, raw, out):
+    """What each value forward saved stands for: an input's position, _OUTPUT, or None for a
+    constant; None for the whole when saved[p] is input p throughout (``save_for_backward(a, b)``).
+
+    Saved values are recognised by identity. The input at the same position is asked first: that
+    keeps ``t * t.data`` right, where the constant is the very array that is ``t``'s data.
+    """
+    count = len(raw)
+    if len(saved) <= count:
+        for position, value in enumerate(saved):
+            if value is not raw[position]:
+                break
+        else:
+            return None
+    roles = []
+    for position, value in enumerate(saved):
+        if position < count and value is raw[position]:
+            roles.append(position)
+            continue
+        role = next((i for i, data in enumerate(raw) if value is data), None)
+        roles.append(_OUTPUT if role is None and value is out else role)
+    roles = tuple(roles)
+    return _ROLES.setdefault(roles, roles)
+
+
 _DONE = object()  # in topological_order's stack: the item below it has had its inputs listed
 
 
@@ -185,9 +215,11 @@ class Function:
     An instance is both the ``ctx`` of one call and the node recorded for it in the graph.
     """
 
+    # ``_saved`` holds what forward saved, as it saved it (raw arrays or floats), and None once
+    # backward has freed it; ``_roles`` says which of those values are inputs or the output.
     __slots__ = (
-        "_next", "_saved", "_out_data", "_out_type",
-        "_retained", "_freed", "_graph_mode", "_saved_at", "__dict__",
+        "_next", "_saved", "_roles", "_out_type",
+        "_retained", "_graph_mode", "_saved_at", "__dict__",
     )
 
     @staticmethod
@@ -217,27 +249,35 @@ class Function:
 
         Raises a BackwardError if a saved input or the saved output was changed in place since.
         """
-        if self._freed:
+        saved = self._saved
+        if saved is None:
             raise _freed_error(self)
         if self._saved_at != _clock:
             self._check_unchanged()
-        graph = self._graph_mode
-        if not graph:  # the common case, as one comprehension: this runs once per node
-            out = self._out_data
-            return tuple([out if value is _OUTPUT else
-                          value.data if isinstance(value, Variable) else value
-                          for value in self._saved])
+        if not self._graph_mode:  # the common case: the raw values, as forward saved them
+            return saved
+        return self._saved_in_graph()
+
+    def _saved_in_graph(self) -> tuple:
+        """The saved values as graph values, for a backward pass that is itself recorded.
+
+        An input comes back as a value whose grad_fn is the input's node (or as the leaf itself),
+        the output as a value whose grad_fn is this node: the same graph edges as the real values,
+        without the node holding its output alive (which would be a reference cycle). Constants,
+        and inputs that need no gradient, stay raw.
+        """
+        roles, edges, wrap = self._roles, self._next, self._out_type._from_op
         unpacked = []
-        for value in self._saved:
-            if value is _OUTPUT:
-                # A fresh value whose grad_fn is this node: the same graph edge as the real output,
-                # without the node holding its output alive (which would be a reference cycle).
-                unpacked.append(self._out_type._from_op(self._out_data, self) if graph
-                                else self._out_data)
-            elif isinstance(value, Variable):
-                unpacked.append(value if graph else value.data)
-            else:
+        for position, value in enumerate(self._saved):
+            role = position if roles is None else roles[position]
+            if role is _OUTPUT:
+                unpacked.append(wrap(value, self))
+            elif role is None or edges[role] is None:
                 unpacked.append(value)
+            elif isinstance(edges[role], Function):
+                unpacked.append(wrap(value, edges[role]))
+            else:
+                unpacked.append(edges[role])  # a leaf
         return tuple(unpacked)
 
     @classmethod
@@ -286,54 +326,21 @@ class Function:
         self._next = tuple(edges)
         self._out_type = family
         self._retained = None
-        self._freed = False
-        self._out_data = None
-        saved = self._saved
-        if saved:
-            resolved = []
-            for position, value in enumerate(saved):
-                if position < len(raw) and value is raw[position]:  # the usual case, inline
-                    arg = args[position]
-                    resolved.append(arg if isinstance(arg, Variable) else value)
-                else:
-                    resolved.append(self._resolve_saved(position, value, args, raw, out))
-            self._saved = tuple(resolved)
+        if self._saved:
+            self._roles = _roles_of(self._saved, raw, out)
         self._saved_at = _clock  # see "version counters" at the top
 
     def _check_unchanged(self) -> None:
         """Raise if a saved input or the saved output was changed in place after recording."""
-        for value in self._saved:
-            if value is _OUTPUT:
-                changed = _changed_since(self._out_data, self._saved_at)
-            else:
-                changed = isinstance(value, Variable) and _changed_since(value.data,
-                                                                         self._saved_at)
-            if changed:
-                raise _modified_error(self, value)
-
-    def _resolve_saved(self, position: int, value, args, raw, out):
-        """What a saved raw value stands for: an input Variable, the output, or a constant.
-
-        Saved values are recognised by identity. Inputs are usually saved in argument order, so
-        the argument at the same position is asked first: that keeps ``t * t.data`` correct,
-        where the constant is the very array that is ``t``'s data but must stay a constant.
-        """
-        if position < len(args) and value is raw[position]:
-            arg = args[position]
-            return arg if isinstance(arg, Variable) else value
-        for arg, data in zip(args, raw):
-            if value is data and isinstance(arg, Variable):
-                return arg
-        if value is out:
-            self._out_data = out
-            return _OUTPUT
-        return value
-
-    def _release(self) -> None:
-        """Drop saved values once backward has used them (unless the graph is retained)."""
-        self._saved = None
-        self._out_data = None
-        self._freed = True
+        roles = self._roles
+        for position, value in enumerate(self._saved):
+            role = position if roles is None else roles[position]
+            if role is None and isinstance(value, Variable):  # saved as a Tensor, not raw
+                value = value.data
+            elif role is None:
+                continue  # a constant
+            if _changed_since(value, self._saved_at):
+                raise _modified_error(self, role is _OUTPUT, value)
 
     def __repr__(self) -> str:
         return f"<{self.name()}>"
@@ -358,13 +365,13 @@ def _check_requires_grad(value, where: str, what: str) -> None:
         )
 
 
-def _modified_error(node: Function, value) -> BackwardError:
-    what = "its output" if value is _OUTPUT else "one of its inputs"
-    shape = getattr(node._out_data if value is _OUTPUT else value.data, "shape", ())
+def _modified_error(node: Function, is_output: bool, value) -> BackwardError:
+    what = "its output" if is_output else "one of its inputs"
     return BackwardError(
-        f"{node.name()}: {what} (shape {shape}), which it saved for backward, was modified by an "
-        "in-place operation after the forward pass, so its gradient would be wrong. Do the "
-        "in-place change after backward(), or change a copy (t = t.clone(), or t = t + v)."
+        f"{node.name()}: {what} (shape {getattr(value, 'shape', ())}), which it saved for "
+        "backward, was modified by an in-place operation after the forward pass, so its gradient "
+        "would be wrong. Do the in-place change after backward(), or change a copy "
+        "(t = t.clone(), or t = t + v)."
     )
 
 
@@ -377,100 +384,131 @@ def _freed_error(node: Function) -> BackwardError:
 
 
 def topological_order(roots: Sequence) -> list:
-    """Graph items reachable from ``roots``, each listed after every item it depends on.
+    """Graph items reachable from ``roots``, each listed after every item it depends on."""
+    nodes, leaves = _sorted_graph(roots)
+    return leaves + nodes
 
-    Iterative depth-first search: a node is listed once all of its inputs are.
+
+def _sorted_graph(roots: Sequence) -> tuple[list, list]:
+    """The Function nodes reachable from ``roots`` in topological order (each after all of its
+    inputs), and the leaves reachable from them.
+
+    Iterative depth-first search. Items are keys of sets and dicts here and in the driver by
+    identity (Tensor keeps object's hash although its == is elementwise), with no id() calls.
     """
-    order = []
+    nodes = []
+    leaves = []
     seen = set()
     stack = list(reversed(roots))
-    # Bound methods in locals: this loop runs twice per node of the graph. An item is pushed
+    # Bound methods in locals: this loop runs twice per node of the graph. A node is pushed
     # again below a _DONE marker before its inputs, and listed when the marker comes back up.
-    push, pop, append, mark = stack.append, stack.pop, order.append, seen.add
+    push, pop, append, mark = stack.append, stack.pop, nodes.append, seen.add
     while stack:
         item = pop()
         if item is _DONE:
             append(pop())
             continue
-        if id(item) in seen:
+        if item in seen:
             continue
-        mark(id(item))
-        push(item)
-        push(_DONE)
+        mark(item)
         if isinstance(item, Function):
+            push(item)
+            push(_DONE)
             for parent in item._next:
-                if parent is not None and id(parent) not in seen:
+                if parent is not None and parent not in seen:
                     push(parent)
-    return order
-
-
-def _call_backward(node: Function, grad, create_graph: bool) -> tuple:
-    if node._freed:
-        raise _freed_error(node)
-    node._graph_mode = create_graph
-    grads = type(node).backward(node, grad)
-    if not isinstance(grads, tuple):
-        grads = (grads,)
-    if len(grads) != len(node._next):
-        raise BackwardError(
-            f"{node.name()}.backward returned {len(grads)} gradient(s) but forward took "
-            f"{len(node._next)} positional input(s): return one per input (None for constants)"
-        )
-    return grads
+        else:
+            leaves.append(item)
+    return nodes, leaves
 
 
 def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None):
     """Propagate ``root_grads`` from ``roots`` to the leaves.
 
     Without ``targets`` the gradients are accumulated into ``.grad`` (``backward()``). With
-    ``targets`` (ids of graph items) only the paths leading to them are walked and their
+    ``targets`` (a set of graph items) only the paths leading to them are walked and their
     gradients are returned instead (``grad()``).
     """
-    order = topological_order(roots)
+    nodes, leaves = _sorted_graph(roots)
     grads = {}
     for root, grad in zip(roots, root_grads):
-        previous = grads.get(id(root))
-        grads[id(root)] = grad if previous is None else previous + grad
+        previous = grads.get(root)
+        grads[root] = grad if previous is None else previous + grad
+    accumulate = targets is None
     needed = expand = None
-    if targets is not None:
-        needed, expand = _paths_to(order, targets)
+    if not accumulate:
+        needed, expand = _paths_to(leaves + nodes, targets)
     captured = {}
     claimed = set()
     check = _anomaly.enabled
+    take, get = grads.pop, grads.get
+    # One loop, with the backward call inline: it runs once per node of the graph.
     with set_grad_enabled(create_graph):
-        for item in reversed(order):
-            key = id(item)
-            grad = grads.pop(key, None)
+        for node in reversed(nodes):
+            grad = take(node, None)
             if grad is None:
                 continue
-            if targets is not None and key in targets:
-                captured[key] = grad
-            if not isinstance(item, Function):
-                if targets is None:
-                    item._accumulate_grad(grad, create_graph, claimed)
-                continue
-            if item._retained is not None and targets is None:
-                kept = item._retained()
-                if kept is not None:
-                    kept._accumulate_grad(grad, create_graph, claimed)
-            if expand is not None and key not in expand:
-                continue
+            if accumulate:
+                if node._retained is not None:
+                    kept = node._retained()
+                    if kept is not None:
+                        kept._accumulate_grad(grad, create_graph, claimed)
+            else:
+                if node in targets:
+                    captured[node] = grad
+                if node not in expand:
+                    continue
+            if node._saved is None:
+                raise _freed_error(node)
             if check:
-                anomaly.check_saved(item)
-            input_grads = _call_backward(item, grad, create_graph)
+                anomaly.check_saved(node)
+            node._graph_mode = create_graph
+            input_grads = type(node).backward(node, grad)
+            edges = node._next
+            if type(input_grads) is not tuple and not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            count = len(edges)
+            if len(input_grads) != count:
+                raise _count_error(node, input_grads)
             if check:
-                anomaly.check_backward(item, grad, input_grads)
+                anomaly.check_backward(node, grad, input_grads)
             if not retain_graph:
-                item._release()
-            for parent, parent_grad in zip(item._next, input_grads):
+                node._saved = None  # free what forward saved, as soon as it has been used
+            if 0 < count <= 2 and needed is None:
+                # Nodes have one or two inputs mostly: indexing them costs half of zip's iterator.
+                parent, parent_grad = edges[0], input_grads[0]
+                if parent is not None and parent_grad is not None:
+                    previous = get(parent)
+                    grads[parent] = parent_grad if previous is None else previous + parent_grad
+                if count == 2:
+                    parent, parent_grad = edges[1], input_grads[1]
+                    if parent is not None and parent_grad is not None:
+                        previous = get(parent)
+                        grads[parent] = parent_grad if previous is None else previous + parent_grad
+                continue
+            for parent, parent_grad in zip(edges, input_grads):
                 if parent is None or parent_grad is None:
                     continue
-                key = id(parent)
-                if needed is not None and key not in needed:
+                if needed is not None and parent not in needed:
                     continue
-                previous = grads.get(key)
-                grads[key] = parent_grad if previous is None else previous + parent_grad
+                previous = get(parent)
+                grads[parent] = parent_grad if previous is None else previous + parent_grad
+        for leaf in leaves:  # every use of a leaf has been summed in grads by now
+            grad = take(leaf, None)
+            if grad is None:
+                continue
+            if accumulate:
+                leaf._accumulate_grad(grad, create_graph, claimed)
+            elif leaf in targets:
+                captured[leaf] = grad
     return captured, claimed
+
+
+def _count_error(node: Function, grads: tuple) -> BackwardError:
+    return BackwardError(
+        f"{node.name()}.backward returned {len(grads)} gradient(s) but forward took "
+        f"{len(node._next)} positional input(s): return one per input (None for constants)"
+    )
 
 
 def _paths_to(order: list, targets: set) -> tuple[set, set]:
@@ -479,11 +517,11 @@ def _paths_to(order: list, targets: set) -> tuple[set, set]:
     expand = set()
     for item in order:  # inputs come before the items that use them
         leads_to_target = isinstance(item, Function) and any(
-            parent is not None and id(parent) in needed for parent in item._next)
+            parent is not None and parent in needed for parent in item._next)
         if leads_to_target:
-            expand.add(id(item))
-        if leads_to_target or id(item) in targets:
-            needed.add(id(item))
+            expand.add(item)
+        if leads_to_target or item in targets:
+            needed.add(item)
     return needed, expand
 
 
@@ -527,11 +565,11 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
         retain_graph = create_graph
     roots = [_item_of(out) for out in outputs]
     root_grads = [out._root_grad(g, create_graph) for out, g in zip(outputs, grad_outputs)]
-    targets = {id(_item_of(inp)) for inp in inputs}
+    targets = {_item_of(inp) for inp in inputs}
     captured, claimed = _run(roots, root_grads, retain_graph, create_graph, targets)
     results = []
     for i, inp in enumerate(inputs):
-        g = captured.get(id(_item_of(inp)))
+        g = captured.get(_item_of(inp))
         if g is None:
             if not allow_unused:
                 raise BackwardError(

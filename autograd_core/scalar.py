@@ -16,9 +16,15 @@ from __future__ import annotations
 
 import math
 
-from .engine import Function, Variable
+from . import anomaly
+from . import engine as _engine
+from .engine import Function, Variable, _roles_of
 from .errors import DTypeError
+from .grad_mode import _state as _grad_state
 from .registry import primitive
+
+_new = object.__new__
+_anomaly = anomaly._state
 
 
 def _value(x) -> float:
@@ -152,6 +158,8 @@ class Sqrt(Function):
 
 @primitive("scalar")
 class Abs(Function):
+    __slots__ = ("sign",)  # what backward needs, without a __dict__ per node
+
     @staticmethod
     def forward(ctx, x):
         ctx.sign = (x > 0) - (x < 0)  # 0 at 0, the subgradient PyTorch picks
@@ -196,6 +204,8 @@ class Sigmoid(Function):
 
 @primitive("scalar")
 class Relu(Function):
+    __slots__ = ("active",)  # what backward needs, without a __dict__ per node
+
     @staticmethod
     def forward(ctx, x):
         ctx.active = x > 0  # the gradient at 0 is 0, as in PyTorch
@@ -208,6 +218,8 @@ class Relu(Function):
 
 @primitive("scalar")
 class LeakyRelu(Function):
+    __slots__ = ("factor",)  # what backward needs, without a __dict__ per node
+
     @staticmethod
     def forward(ctx, x, slope=0.01):
         ctx.factor = 1.0 if x > 0 else slope
@@ -221,6 +233,7 @@ class LeakyRelu(Function):
 class _Extremum(Function):
     """max/min of two Scalars; at a tie each gets half the gradient (as PyTorch)."""
 
+    __slots__ = ("share",)
     larger = True
 
     @classmethod
@@ -246,6 +259,97 @@ class Minimum(_Extremum):
 def log(x):
     """Natural log of a Scalar (recorded) or a float."""
     return Log.apply(x) if isinstance(x, Scalar) else math.log(x)
+
+
+# ---- recording -----------------------------------------------------------------------------------
+# Scalar graphs are made of one op per float, so the operators below record their node directly:
+# the same node, edges and saved values as Function.apply and Function._record make, without
+# their loops over any number of arguments, keyword arguments and families. Anomaly detection
+# takes the general path, which does its checks. The unary and binary bodies are written out in
+# full rather than sharing a helper for their common end: a call there would cost a sixth of an
+# op's whole forward.
+
+def _unary(function, x):
+    if _anomaly.enabled:
+        return function.apply(x)
+    node = _new(function)
+    node._saved = ()
+    value = x.data
+    try:
+        data = function.forward(node, value)
+    except (ArithmeticError, ValueError) as error:
+        raise _forward_error(function, error, value) from None
+    out = _new(Scalar)
+    out.data = data
+    out.grad = None
+    out.name = None
+    if not (x._requires_grad and _grad_state.enabled):
+        out._grad_fn = None
+        out._requires_grad = False
+        return out
+    node._next = (x._grad_fn or x,)
+    saved = node._saved
+    if saved:
+        node._roles = None if len(saved) == 1 and saved[0] is value else _roles_of(
+            saved, (value,), data)
+    node._out_type = Scalar
+    node._retained = None
+    node._saved_at = _engine._clock  # see "version counters" in engine.py
+    out._grad_fn = node
+    out._requires_grad = True
+    return out
+
+
+def _binary_operator(function, symbol: str, reflected: bool = False):
+    """The method ``self <symbol> other`` (``other <symbol> self`` if ``reflected``) recording
+    ``function``: one closure per operator, so that an op costs one Python call before forward."""
+
+    def operator(self, other):
+        kind = type(other)
+        if kind is not float and kind is not Scalar:
+            other = _operand(other, symbol)
+        if _anomaly.enabled:
+            return function.apply(other, self) if reflected else function.apply(self, other)
+        x, edge_a = self.data, (self._grad_fn or self) if self._requires_grad else None
+        if kind is Scalar:
+            y, edge_b = other.data, (other._grad_fn or other) if other._requires_grad else None
+        else:
+            y, edge_b = other, None
+        if reflected:
+            x, y, edge_a, edge_b = y, x, edge_b, edge_a
+        node = _new(function)
+        node._saved = ()
+        try:
+            data = function.forward(node, x, y)
+        except (ArithmeticError, ValueError) as error:
+            raise _forward_error(function, error, x, y) from None
+        out = _new(Scalar)
+        out.data = data
+        out.grad = None
+        out.name = None
+        if (edge_a is None and edge_b is None) or not _grad_state.enabled:
+            out._grad_fn = None
+            out._requires_grad = False
+            return out
+        node._next = (edge_a, edge_b)
+        saved = node._saved
+        if saved:
+            node._roles = None if len(saved) == 2 and saved[0] is x and saved[1] is y else \
+                _roles_of(saved, (x, y), data)
+        node._out_type = Scalar
+        node._retained = None
+        node._saved_at = _engine._clock
+        out._grad_fn = node
+        out._requires_grad = True
+        return out
+
+    operator.__name__ = operator.__qualname__ = f"{function.__name__.lower()}_operator"
+    return operator
+
+
+def _forward_error(function, error, *raw):
+    """The error of a forward, naming the op and its inputs (as Scalar._run_forward does)."""
+    return type(error)(f"{function.name()}: {error} (inputs: {list(raw)})")
 
 
 # ---- the Scalar class ---------------------------------------------------------------------------
@@ -284,7 +388,7 @@ class Scalar(Variable):
         try:
             return function.forward(ctx, *raw, **kwargs)
         except (ArithmeticError, ValueError) as error:
-            raise type(error)(f"{function.name()}: {error} (inputs: {raw})") from None
+            raise _forward_error(function, error, *raw) from None
 
     def _root_grad(self, grad, create_graph: bool):
         if grad is None:
@@ -323,41 +427,22 @@ class Scalar(Variable):
         return f"Scalar(data={self.data!r}, grad={grad!r})"
 
     # ---- operators (Python numbers on either side are constants) --------------------------------
-    def __add__(self, other):
-        return Add.apply(self, _operand(other, "+"))
-
-    def __radd__(self, other):
-        return Add.apply(_operand(other, "+"), self)
-
-    def __sub__(self, other):
-        return Sub.apply(self, _operand(other, "-"))
-
-    def __rsub__(self, other):
-        return Sub.apply(_operand(other, "-"), self)
-
-    def __mul__(self, other):
-        return Mul.apply(self, _operand(other, "*"))
-
-    def __rmul__(self, other):
-        return Mul.apply(_operand(other, "*"), self)
-
-    def __truediv__(self, other):
-        return Div.apply(self, _operand(other, "/"))
-
-    def __rtruediv__(self, other):
-        return Div.apply(_operand(other, "/"), self)
-
-    def __pow__(self, other):
-        return Pow.apply(self, _operand(other, "**"))
-
-    def __rpow__(self, other):
-        return Pow.apply(_operand(other, "**"), self)
+    __add__ = _binary_operator(Add, "+")
+    __radd__ = _binary_operator(Add, "+", reflected=True)
+    __sub__ = _binary_operator(Sub, "-")
+    __rsub__ = _binary_operator(Sub, "-", reflected=True)
+    __mul__ = _binary_operator(Mul, "*")
+    __rmul__ = _binary_operator(Mul, "*", reflected=True)
+    __truediv__ = _binary_operator(Div, "/")
+    __rtruediv__ = _binary_operator(Div, "/", reflected=True)
+    __pow__ = _binary_operator(Pow, "**")
+    __rpow__ = _binary_operator(Pow, "**", reflected=True)
 
     def __neg__(self):
-        return Neg.apply(self)
+        return _unary(Neg, self)
 
     def __abs__(self):
-        return Abs.apply(self)
+        return _unary(Abs, self)
 
     # Comparisons compare values and return plain bools (Scalars stay hashable by identity).
     def __lt__(self, other):
@@ -374,34 +459,31 @@ class Scalar(Variable):
 
     # ---- functions ------------------------------------------------------------------------------
     def exp(self):
-        return Exp.apply(self)
+        return _unary(Exp, self)
 
     def log(self):
-        return Log.apply(self)
+        return _unary(Log, self)
 
     def sqrt(self):
-        return Sqrt.apply(self)
+        return _unary(Sqrt, self)
 
     def abs(self):
-        return Abs.apply(self)
+        return _unary(Abs, self)
 
     def tanh(self):
-        return Tanh.apply(self)
+        return _unary(Tanh, self)
 
     def sigmoid(self):
-        return Sigmoid.apply(self)
+        return _unary(Sigmoid, self)
 
     def relu(self):
-        return Relu.apply(self)
+        return _unary(Relu, self)
 
     def leaky_relu(self, slope: float = 0.01):
         return LeakyRelu.apply(self, slope=slope)
 
-    def maximum(self, other):
-        return Maximum.apply(self, _operand(other, "maximum"))
-
-    def minimum(self, other):
-        return Minimum.apply(self, _operand(other, "minimum"))
+    maximum = _binary_operator(Maximum, "maximum")
+    minimum = _binary_operator(Minimum, "minimum")
 
 
 Scalar._family = Scalar

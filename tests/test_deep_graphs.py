@@ -115,12 +115,19 @@ def test_backward_frees_saved_values_and_the_rest_frees_cleanly(default_recursio
     x = Scalar(1.0) if family == "scalar" else Tensor(np.array([1.0]), requires_grad=True)
     y = x * 1.0
     for i in range(n):
+        if i == n // 2:
+            middle = y.data
         y = y * 1.0
         if i == n // 2:
-            middle = weakref.ref(y)
-    assert middle() is not None  # held by the next Mul, which saved it for backward
+            consumer = y.grad_fn  # the Mul that saved middle's value for backward
+    assert consumer._saved[0] is middle
+    if family == "tensor":
+        middle = weakref.ref(middle)  # the array outlives its Tensor: the Mul saved it
+        assert middle() is not None
     (y if family == "scalar" else y.sum()).backward()
-    assert middle() is None  # backward released what it saved (no retain_graph)
-    del y  # the chain of nodes itself is still n deep
+    assert consumer._saved is None  # backward released what it saved (no retain_graph)
+    if family == "tensor":
+        assert middle() is None
+    del y, consumer  # the chain of nodes itself is still n deep
     gc.collect()
     assert float(np.sum(x.grad if family == "scalar" else x.grad.data)) == 1.0

@@ -148,3 +148,29 @@ def test_memory_that_dies_forgets_its_count():
     assert key in engine._changes
     del t
     assert key not in engine._changes
+
+
+class _ScaleBy(ag.Function):
+    """A custom op that saves a Tensor it was given as a keyword, rather than a raw input."""
+
+    @staticmethod
+    def forward(ctx, x, *, by):
+        ctx.save_for_backward(by)
+        return x * by.data
+
+    @staticmethod
+    def backward(ctx, grad):
+        (by,) = ctx.saved_tensors
+        return grad * by
+
+
+def test_a_tensor_saved_directly_is_checked_too():
+    w = Tensor(np.ones(3), requires_grad=True)
+    x = Tensor(np.arange(3.0), requires_grad=True)
+    y = _ScaleBy.apply(x, by=w).sum()
+    y.backward(retain_graph=True)
+    np.testing.assert_array_equal(x.grad.data, [1.0, 1.0, 1.0])
+    with ag.no_grad():
+        w += 1.0
+    with pytest.raises(BackwardError, match="_ScaleBy.*in-place"):
+        y.backward()
