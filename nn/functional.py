@@ -10,8 +10,9 @@ import numpy as np
 
 import autograd_core as ag
 from autograd_core import Tensor
-from autograd_core.errors import DTypeError, ShapeError
+from autograd_core.errors import ShapeError
 from autograd_core.ops.broadcasting import normalize_axes
+from autograd_core.ops.reductions import check_labels
 
 from .init import as_generator
 
@@ -46,19 +47,6 @@ def dropout(x, p: float = 0.5, training: bool = True, rng=None):
     keep = as_generator(rng).random(np.shape(x)) >= p
     scale = np.asarray(1.0 / (1.0 - p), dtype=np.result_type(x.dtype, np.float32))
     return x * (keep * scale).astype(x.dtype)
-
-
-def check_labels(labels, num_classes: int, where: str) -> np.ndarray:
-    """Integer class labels as an array, with a clear error for floats or out-of-range values."""
-    labels = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
-    if labels.dtype.kind not in "iu":
-        raise DTypeError(f"{where}: class labels must be integers, got dtype {labels.dtype} "
-                         f"(pass one-hot or soft targets as a float array of the logits' shape)")
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        bad = labels[(labels < 0) | (labels >= num_classes)]
-        raise ValueError(f"{where}: labels must be in [0, {num_classes - 1}] for "
-                         f"{num_classes} classes, got {bad[:5].tolist()}")
-    return labels
 
 
 def one_hot(labels, num_classes: int, dtype=np.float32) -> Tensor:

@@ -62,11 +62,7 @@ def _pick(log_probs, labels: np.ndarray):
 def nll_loss(log_probs, labels, reduction: str = "mean"):
     """Negative log-likelihood of integer ``labels`` under ``log_probs`` (N, C)."""
     _check_logits(log_probs, "nll_loss")
-    labels = check_labels(labels, log_probs.shape[-1], "nll_loss")
-    if labels.shape != log_probs.shape[:-1]:
-        raise ShapeError(f"nll_loss: labels of shape {labels.shape} do not fit log-probabilities "
-                         f"of shape {log_probs.shape}: expected labels of shape "
-                         f"{log_probs.shape[:-1]}")
+    labels = check_labels(labels, log_probs.shape[-1], "nll_loss", log_probs.shape)
     return _reduce(-_pick(log_probs, labels), reduction, "nll_loss")
 
 
@@ -82,11 +78,7 @@ def cross_entropy(logits, target, reduction: str = "mean"):
         target_array = _as_tensor_like(logits, target_array, "cross_entropy")
         log_probs = log_softmax(logits, axis=-1)
         return _reduce(-(log_probs * target_array).sum(axis=-1), reduction, "cross_entropy")
-    labels = check_labels(target_array, np.shape(logits)[-1], "cross_entropy")
-    if labels.shape != np.shape(logits)[:-1]:
-        raise ShapeError(f"cross_entropy: labels of shape {labels.shape} do not fit logits of "
-                         f"shape {np.shape(logits)}: expected labels of shape "
-                         f"{np.shape(logits)[:-1]}")
+    labels = check_labels(target_array, np.shape(logits)[-1], "cross_entropy", np.shape(logits))
     if reduction not in REDUCTIONS:
         raise ValueError(f"cross_entropy: reduction must be one of {REDUCTIONS}, "
                          f"got {reduction!r}")
@@ -109,10 +101,8 @@ def categorical_cross_entropy(probs, target, reduction: str = "mean", eps: float
         target_array = _as_tensor_like(probs, target_array, "categorical_cross_entropy")
         per_example = -(ag.log(clipped) * target_array).sum(axis=-1)
         return _reduce(per_example, reduction, "categorical_cross_entropy")
-    labels = check_labels(target_array, probs.shape[-1], "categorical_cross_entropy")
-    if labels.shape != probs.shape[:-1]:
-        raise ShapeError(f"categorical_cross_entropy: labels of shape {labels.shape} do not fit "
-                         f"probabilities of shape {probs.shape}")
+    labels = check_labels(target_array, probs.shape[-1], "categorical_cross_entropy",
+                          probs.shape)
     return _reduce(-ag.log(_pick(clipped, labels)), reduction, "categorical_cross_entropy")
 
 

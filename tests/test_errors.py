@@ -631,3 +631,5 @@ def test_softmax_cross_entropy_with_bad_labels_or_reduction():
             ag.softmax_cross_entropy(logits, [0, 1, 2, 0], reduction="avg")
         with pytest.raises(ShapeError, match=escaped("softmax_cross_entropy", "empty batch")):
             ag.softmax_cross_entropy(leaf((0, 3)), np.zeros(0, np.int64))
+        with pytest.raises(ShapeError, match=escaped("softmax_cross_entropy", "0-d", "(N, C)")):
+            ag.softmax_cross_entropy(leaf(()), np.zeros((), np.int64))

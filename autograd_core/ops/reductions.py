@@ -180,6 +180,25 @@ def logsumexp(x, axis=None, keepdims: bool = False):
     return out if keepdims else np.squeeze(out, axis=axes)
 
 
+def check_labels(labels, num_classes: int, where: str, scores_shape: tuple | None = None):
+    """Integer class labels as an array: a DTypeError for any other dtype, a ValueError for
+    values outside [0, num_classes), and, given ``scores_shape`` (logits or probabilities of
+    shape (..., num_classes)), a ShapeError unless the labels have shape ``scores_shape[:-1]``."""
+    labels = np.asarray(labels.data if isinstance(labels, Variable) else labels)
+    if labels.dtype.kind not in "iu":
+        raise DTypeError(f"{where}: class labels must be integers, got dtype {labels.dtype} "
+                         "(one-hot or soft targets go to nn.cross_entropy as a float array of "
+                         "the logits' shape)")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = labels[(labels < 0) | (labels >= num_classes)]
+        raise ValueError(f"{where}: labels must be in [0, {num_classes - 1}] for "
+                         f"{num_classes} classes, got {bad[:5].tolist()}")
+    if scores_shape is not None and labels.shape != scores_shape[:-1]:
+        raise ShapeError(f"{where}: labels of shape {labels.shape} do not fit scores of shape "
+                         f"{scores_shape}: expected labels of shape {scores_shape[:-1]}")
+    return labels
+
+
 def softmax_cross_entropy(logits, labels, reduction: str = "mean"):
     """Cross-entropy of integer ``labels`` (shape ``logits.shape[:-1]``) under softmax(logits)
     over the last axis: ``-log_softmax(logits)[..., labels]`` per row, fused, then averaged
@@ -188,19 +207,11 @@ def softmax_cross_entropy(logits, labels, reduction: str = "mean"):
     >>> softmax_cross_entropy(np.zeros((2, 4)), np.array([0, 3]), "none").round(4).tolist()
     [1.3863, 1.3863]
     """
-    labels = np.asarray(labels.data if isinstance(labels, Variable) else labels)
     shape = np.shape(logits)
-    if labels.dtype.kind not in "iu":
-        raise DTypeError(f"softmax_cross_entropy: labels must be integers, got dtype "
-                         f"{labels.dtype}: expected integer class labels of shape {shape[:-1]}")
-    if len(shape) == 0 or labels.shape != shape[:-1]:
-        raise ShapeError(f"softmax_cross_entropy: expected integer labels of shape {shape[:-1]} "
-                         f"for logits of shape {shape}, got {labels.dtype} labels of shape "
-                         f"{labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() >= shape[-1]):
-        raise ValueError(f"softmax_cross_entropy: labels must be in [0, {shape[-1] - 1}] for "
-                         f"logits of shape {shape}, got values from {labels.min()} to "
-                         f"{labels.max()}")
+    if len(shape) == 0:
+        raise ShapeError("softmax_cross_entropy: expected logits of shape (N, C) or (C,), got a "
+                         "0-d array")
+    labels = check_labels(labels, shape[-1], "softmax_cross_entropy", shape)
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"softmax_cross_entropy: reduction must be 'mean', 'sum' or 'none', "
                          f"got {reduction!r}")
