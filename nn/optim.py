@@ -13,9 +13,9 @@ The update rules are PyTorch's documented algorithms, each written once, with op
 on the raw arrays under ``no_grad()`` (no wrapper per operation) and subtracts its result from
 each parameter in place (an in-place Tensor op, which bumps the parameter's version counter), and
 in differentiable mode the same rule runs on Tensors and is recorded. dtypes are kept: float32
-parameters stay float32. Parameters whose ``.grad`` is None are
-skipped. ``lr`` may be a number, a schedule (any callable ``t -> lr``, e.g.
-:class:`nn.schedules.InverseTimeDecay`, evaluated at the step count on every step) or a Tensor.
+parameters stay float32. Parameters whose ``.grad`` is None are skipped. ``lr`` may be a number,
+a schedule (any callable ``t -> lr``, e.g. :class:`nn.schedules.InverseTimeDecay`, evaluated at
+the step count on every step) or a Tensor.
 
 ``state_dict()`` is a flat dict of str -> numpy array or Python number (``'step_count'``,
 ``'hyper.lr'``, ``'state.0.m'``, ...) that ``nn.save`` can write; ``load_state_dict`` checks every
