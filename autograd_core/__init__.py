@@ -30,47 +30,8 @@ from .errors import (
 from .functional import hvp, jacobian
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import gradcheck, gradgradcheck
-from .ops import (
-    abs,
-    add,
-    astype,
-    broadcast_to,
-    clip,
-    clone,
-    concatenate,
-    div,
-    exp,
-    expand_dims,
-    leaky_relu,
-    linear,
-    log,
-    logsumexp,
-    matmul,
-    max,
-    maximum,
-    mean,
-    min,
-    minimum,
-    mul,
-    neg,
-    pow,
-    relu,
-    reshape,
-    sigmoid,
-    sign,
-    softmax_cross_entropy,
-    sqrt,
-    squeeze,
-    stack,
-    sub,
-    sum,
-    swapaxes,
-    tanh,
-    transpose,
-    unsqueeze,
-    var,
-    where,
-)
+from . import ops
+from .ops import *  # noqa: F403 - every op declared in ops/ (see registry)
 from .scalar import Scalar
 from .tensor import Tensor, full, ones, ones_like, tensor, zeros, zeros_like
 
@@ -94,12 +55,7 @@ def __dir__():
 __all__ = [
     "AnomalyError", "detect_anomaly", "is_anomaly_enabled", "set_detect_anomaly", "AutogradError",
     "BackwardError", "CheckpointError", "DTypeError", "Function", "GradcheckError", "Scalar",
-    "StateDictError", "ShapeError", "Tensor", "Variable", "abs", "add", "astype", "broadcast_to",
-    "clip", "clone", "concatenate", "div", "draw_graph", "enable_grad", "exp", "expand_dims",
-    "full", "grad", "gradcheck", "gradgradcheck", "hvp", "is_grad_enabled", "jacobian",
-    "leaky_relu", "linear", "log", "logsumexp", "matmul", "max", "maximum", "mean", "min",
-    "minimum", "mul", "neg", "no_grad", "ones", "ones_like", "pow", "registry", "relu", "reshape",
-    "set_grad_enabled", "sigmoid", "sign", "softmax_cross_entropy", "sqrt", "squeeze", "stack",
-    "sub", "sum", "swapaxes", "tanh", "tensor", "transpose", "unsqueeze", "var", "where", "zeros",
-    "zeros_like"
+    "StateDictError", "ShapeError", "Tensor", "Variable", "draw_graph", "enable_grad", "full",
+    "grad", "gradcheck", "gradgradcheck", "hvp", "is_grad_enabled", "jacobian", "no_grad", "ones",
+    "ones_like", "registry", "set_grad_enabled", "tensor", "zeros", "zeros_like", *ops.__all__,
 ]

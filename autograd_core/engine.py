@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import anomaly
-from .errors import BackwardError
+from .errors import BackwardError, ShapeError
 from .grad_mode import _state as _grad_state
 from .grad_mode import set_grad_enabled
 
@@ -124,6 +124,12 @@ class Variable:
         """Whether an op's raw result can be differentiated (integer and bool results cannot)."""
         return True
 
+    @staticmethod
+    def _input_shapes(raw, out):
+        """The shapes of an op's inputs when the op may have broadcast them (gradients are then
+        summed back to those shapes by the engine), or None when there is nothing to undo."""
+        return None
+
     def _root_grad(self, grad, create_graph: bool):
         """Validate the ``grad`` given to backward() and return it as the engine wants it."""
         raise NotImplementedError
@@ -188,6 +194,13 @@ class Variable:
         _run([_item_of(self)], [root], retain_graph or create_graph, create_graph)
 
 
+class _Unrecorded:
+    """The ctx of a forward called on plain values, where nothing is recorded."""
+
+    def save_for_backward(self, *values) -> None:
+        pass
+
+
 class Function:
     """One differentiable op: a ``forward`` on raw data and a ``backward`` in differentiable ops.
 
@@ -218,7 +231,7 @@ class Function:
     # ``_saved`` holds what forward saved, as it saved it (raw arrays or floats), and None once
     # backward has freed it; ``_roles`` says which of those values are inputs or the output.
     __slots__ = (
-        "_next", "_saved", "_roles", "_out_type",
+        "_next", "_saved", "_roles", "_out_type", "_shapes",
         "_retained", "_graph_mode", "_saved_at", "__dict__",
     )
 
@@ -233,6 +246,11 @@ class Function:
     @classmethod
     def name(cls) -> str:
         return cls.__name__
+
+    @classmethod
+    def compute(cls, *args, **kwargs):
+        """The op on plain values (numpy arrays), recording nothing."""
+        return cls.forward(_Unrecorded(), *args, **kwargs)
 
     def save_for_backward(self, *values) -> None:
         """Keep values (inputs, the output, or other arrays) for backward."""
@@ -318,16 +336,23 @@ class Function:
         return family._from_op(out, ctx)
 
     def _record(self, args, raw, out, family) -> None:
-        # Plain loops rather than generator expressions: this runs once per recorded op.
+        # A plain loop rather than a generator expression: this runs once per recorded op.
         edges = []
         for a in args:
             edges.append((a._grad_fn or a) if isinstance(a, Variable) and a._requires_grad
                          else None)
-        self._next = tuple(edges)
+        self._link(tuple(edges), raw, out, family, family._input_shapes(raw, out))
+
+    def _link(self, edges: tuple, raw, out, family, shapes) -> None:
+        """Make this ctx a node of the graph: the one place a node's fields are set (Scalar's
+        operators call it directly, having found their one or two edges themselves)."""
+        self._next = edges
         self._out_type = family
+        self._shapes = shapes
         self._retained = None
-        if self._saved:
-            self._roles = _roles_of(self._saved, raw, out)
+        saved = self._saved
+        if saved:
+            self._roles = _roles_of(saved, raw, out)
         self._saved_at = _clock  # see "version counters" at the top
 
     def _check_unchanged(self) -> None:
@@ -470,6 +495,8 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
             count = len(edges)
             if len(input_grads) != count:
                 raise _count_error(node, input_grads)
+            if node._shapes is not None:
+                input_grads = _to_input_shapes(node, input_grads)
             if check:
                 anomaly.check_backward(node, grad, input_grads)
             if not retain_graph:
@@ -502,6 +529,45 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
             elif leaf in targets:
                 captured[leaf] = grad
     return captured, claimed
+
+
+def sum_to(grad, shape: tuple):
+    """Sum ``grad`` over the axes broadcasting added or stretched, so that it has ``shape``: how
+    the engine undoes broadcasting for every op, so that no rule has to.
+
+    Works on numpy arrays and Tensors alike (it only uses ``.sum`` and ``.reshape``), so it is
+    differentiable when the backward pass is being recorded. Raises a ShapeError when ``shape``
+    does not broadcast to ``grad``'s shape.
+
+    >>> sum_to(np.ones((4, 2, 3)), (2, 1)).tolist()
+    [[12.0], [12.0]]
+    """
+    grad_shape = grad.shape
+    lead = len(grad_shape) - len(shape)
+    if lead < 0 or any(size != 1 and size != grad_shape[lead + i]
+                       for i, size in enumerate(shape)):
+        raise ShapeError(f"a gradient of shape {grad_shape} cannot be summed to shape {shape}: "
+                         "expected a shape that broadcasts to it")
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, size in enumerate(shape) if size == 1 and grad_shape[lead + i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    if grad.shape != shape:
+        grad = grad.reshape(shape)
+    return grad
+
+
+def _to_input_shapes(node: Function, grads: tuple) -> tuple:
+    """Each input's gradient summed to the input's shape (the op broadcast it)."""
+    fitted = []
+    for grad, shape in zip(grads, node._shapes):
+        if grad is not None and getattr(grad, "shape", shape) != shape:
+            try:
+                grad = sum_to(grad, shape)
+            except ShapeError as error:
+                raise ShapeError(f"{node.name()}.backward: {error}") from None
+        fitted.append(grad)
+    return tuple(fitted)
 
 
 def _count_error(node: Function, grads: tuple) -> BackwardError:

@@ -7,349 +7,110 @@
 (-3.0, -4.0)
 
 Unlike Tensor, a Scalar requires grad unless told otherwise (``Scalar(1.0, requires_grad=False)``),
-as every value does in micrograd. Its primitives below run ``math`` on floats forward; their
-backward rules are written with operators and this module's functions, so they run on floats
-(fast) or on Scalars when ``create_graph=True`` asks for a differentiable backward pass.
+as every value does in micrograd. Scalar has no ops of its own: every op declared with a float
+kernel in ``autograd_core.ops`` (``Elementwise.scalar_kernel``) is a Scalar op too, with the same
+backward rule as on Tensors, run on floats (fast) or on Scalars when ``create_graph=True`` asks
+for a differentiable backward pass. Results follow numpy's float64 semantics: ``Scalar(0.0).log()``
+is -inf and ``Scalar(nan).relu()`` is nan, as for a Tensor.
 """
 
 from __future__ import annotations
 
-import math
+import numbers
 
-from . import anomaly
-from . import engine as _engine
-from .engine import Function, Variable, _roles_of
+import numpy as np
+
+from . import anomaly, registry
+from . import ops  # noqa: F401 - declares the ops whose Scalar methods are made below
+from .engine import Variable
 from .errors import DTypeError
 from .grad_mode import _state as _grad_state
-from .registry import primitive
 
 _new = object.__new__
 _anomaly = anomaly._state
+_PLAIN = (float, int, bool)  # Python numbers an op takes as they are
 
 
-def _value(x) -> float:
-    return x.data if isinstance(x, Scalar) else x
+# ---- recording ----------------------------------------------------------------------------------
+# Scalar graphs are made of one op per float, so Scalar's operators record their node with less
+# of the general machinery than Function.apply: one or two inputs of one family, no keyword
+# arguments. The node itself is made where every node is (Function._link). Anomaly detection
+# takes the general path, which does its checks.
+
+def _unary(function):
+    """The method ``self.op()`` recording ``function``."""
+    forward = function.forward_scalar
+
+    def method(self, **kwargs):
+        if kwargs or _anomaly.enabled:
+            return function.apply(self, **kwargs)
+        node = _new(function)
+        node._saved = ()
+        value = self.data
+        data = forward(node, value)
+        if self._requires_grad and _grad_state.enabled:
+            node._link((self._grad_fn or self,), (value,), data, Scalar, None)
+            return _scalar(data, node)
+        return _scalar(data, None)
+
+    method.__name__ = method.__qualname__ = function.__name__.lower()
+    return method
 
 
-# ---- primitives ---------------------------------------------------------------------------------
+def _binary(function, reflected: bool = False):
+    """The method ``self <op> other`` (``other <op> self`` when ``reflected``) recording
+    ``function``; a Python number (or numpy scalar) on the other side is a constant."""
+    forward = function.forward_scalar
 
-@primitive("scalar")
-class Add(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        return a + b
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad, grad
-
-
-@primitive("scalar")
-class Sub(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        return a - b
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad, -grad
-
-
-@primitive("scalar")
-class Mul(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        return a * b
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, b = ctx.saved_tensors
-        return grad * b, grad * a
-
-
-@primitive("scalar")
-class Div(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        return a / b
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, b = ctx.saved_tensors
-        return grad / b, -grad * a / (b * b)
-
-
-@primitive("scalar")
-class Neg(Function):
-    @staticmethod
-    def forward(ctx, x):
-        return -x
-
-    @staticmethod
-    def backward(ctx, grad):
-        return -grad
-
-
-@primitive("scalar")
-class Pow(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        out = math.pow(a, b)  # unlike **, never a complex number: a ValueError instead
-        ctx.save_for_backward(a, b, out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, b, out = ctx.saved_tensors
-        need_a, need_b = ctx.needs_input_grad
-        grad_a = grad_b = None
-        if need_a:
-            # A constant exponent 0 gives derivative 0, also at a == 0 where a ** -1 is undefined.
-            # An exponent that is a Scalar keeps the general rule: it is differentiated again.
-            constant_zero = not isinstance(b, Scalar) and b == 0
-            grad_a = grad * 0.0 if constant_zero else grad * b * a ** (b - 1)
-        if need_b:
-            grad_b = grad * out * log(a) if _value(a) > 0 else grad * 0.0
-        return grad_a, grad_b
-
-
-@primitive("scalar")
-class Exp(Function):
-    @staticmethod
-    def forward(ctx, x):
-        out = math.exp(x)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        (out,) = ctx.saved_tensors
-        return grad * out
-
-
-@primitive("scalar")
-class Log(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return math.log(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return grad / x
-
-
-@primitive("scalar")
-class Sqrt(Function):
-    @staticmethod
-    def forward(ctx, x):
-        out = math.sqrt(x)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        (out,) = ctx.saved_tensors
-        return grad / (out * 2)
-
-
-@primitive("scalar")
-class Abs(Function):
-    __slots__ = ("sign",)  # what backward needs, without a __dict__ per node
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.sign = (x > 0) - (x < 0)  # 0 at 0, the subgradient PyTorch picks
-        return abs(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad * ctx.sign
-
-
-@primitive("scalar")
-class Tanh(Function):
-    @staticmethod
-    def forward(ctx, x):
-        out = math.tanh(x)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        (out,) = ctx.saved_tensors
-        return grad * (1 - out * out)
-
-
-@primitive("scalar")
-class Sigmoid(Function):
-    @staticmethod
-    def forward(ctx, x):
-        if x >= 0:
-            out = 1 / (1 + math.exp(-x))
+    def operator(self, other):
+        if type(other) is not Scalar:
+            other = _constant(other, function)
+            x, y, edge_a, edge_b = self.data, other, self, None
         else:
-            e = math.exp(x)  # exp of a negative number only: no overflow for large |x|
-            out = e / (1 + e)
-        ctx.save_for_backward(out)
-        return out
+            x, y, edge_a, edge_b = self.data, other.data, self, other
+        if reflected:
+            x, y, edge_a, edge_b = y, x, edge_b, edge_a
+        if _anomaly.enabled:
+            return function.apply(edge_a if edge_a is not None else x,
+                                  edge_b if edge_b is not None else y)
+        node = _new(function)
+        node._saved = ()
+        data = forward(node, x, y)
+        if _grad_state.enabled:
+            edge_a = (edge_a._grad_fn or edge_a) if edge_a is not None and \
+                edge_a._requires_grad else None
+            edge_b = (edge_b._grad_fn or edge_b) if edge_b is not None and \
+                edge_b._requires_grad else None
+            if edge_a is not None or edge_b is not None:
+                node._link((edge_a, edge_b), (x, y), data, Scalar, None)
+                return _scalar(data, node)
+        return _scalar(data, None)
 
-    @staticmethod
-    def backward(ctx, grad):
-        (out,) = ctx.saved_tensors
-        return grad * out * (1 - out)
-
-
-@primitive("scalar")
-class Relu(Function):
-    __slots__ = ("active",)  # what backward needs, without a __dict__ per node
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.active = x > 0  # the gradient at 0 is 0, as in PyTorch
-        return x if x > 0 else 0.0
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad if ctx.active else grad * 0.0
+    operator.__name__ = operator.__qualname__ = function.__name__.lower()
+    return operator
 
 
-@primitive("scalar")
-class LeakyRelu(Function):
-    __slots__ = ("factor",)  # what backward needs, without a __dict__ per node
-
-    @staticmethod
-    def forward(ctx, x, slope=0.01):
-        ctx.factor = 1.0 if x > 0 else slope
-        return x * ctx.factor
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad * ctx.factor
-
-
-class _Extremum(Function):
-    """max/min of two Scalars; at a tie each gets half the gradient (as PyTorch)."""
-
-    __slots__ = ("share",)
-    larger = True
-
-    @classmethod
-    def forward(cls, ctx, a, b):
-        ctx.share = 0.5 if a == b else float((a > b) == cls.larger)  # a's share of the gradient
-        return float(max(a, b) if cls.larger else min(a, b))  # max(2.5, 3) would be the int 3
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad * ctx.share, grad * (1.0 - ctx.share)
-
-
-@primitive("scalar")
-class Maximum(_Extremum):
-    larger = True
-
-
-@primitive("scalar")
-class Minimum(_Extremum):
-    larger = False
-
-
-def log(x):
-    """Natural log of a Scalar (recorded) or a float."""
-    return Log.apply(x) if isinstance(x, Scalar) else math.log(x)
-
-
-# ---- recording -----------------------------------------------------------------------------------
-# Scalar graphs are made of one op per float, so the operators below record their node directly:
-# the same node, edges and saved values as Function.apply and Function._record make, without
-# their loops over any number of arguments, keyword arguments and families. Anomaly detection
-# takes the general path, which does its checks. The unary and binary bodies are written out in
-# full rather than sharing a helper for their common end: a call there would cost a sixth of an
-# op's whole forward.
-
-def _unary(function, x):
-    if _anomaly.enabled:
-        return function.apply(x)
-    node = _new(function)
-    node._saved = ()
-    value = x.data
-    try:
-        data = function.forward(node, value)
-    except (ArithmeticError, ValueError) as error:
-        raise _forward_error(function, error, value) from None
+def _scalar(data: float, node):
     out = _new(Scalar)
     out.data = data
     out.grad = None
     out.name = None
-    if not (x._requires_grad and _grad_state.enabled):
-        out._grad_fn = None
-        out._requires_grad = False
-        return out
-    node._next = (x._grad_fn or x,)
-    saved = node._saved
-    if saved:
-        node._roles = None if len(saved) == 1 and saved[0] is value else _roles_of(
-            saved, (value,), data)
-    node._out_type = Scalar
-    node._retained = None
-    node._saved_at = _engine._clock  # see "version counters" in engine.py
     out._grad_fn = node
-    out._requires_grad = True
+    out._requires_grad = node is not None
     return out
 
 
-def _binary_operator(function, symbol: str, reflected: bool = False):
-    """The method ``self <symbol> other`` (``other <symbol> self`` if ``reflected``) recording
-    ``function``: one closure per operator, so that an op costs one Python call before forward."""
-
-    def operator(self, other):
-        kind = type(other)
-        if kind is not float and kind is not Scalar:
-            other = _operand(other, symbol)
-        if _anomaly.enabled:
-            return function.apply(other, self) if reflected else function.apply(self, other)
-        x, edge_a = self.data, (self._grad_fn or self) if self._requires_grad else None
-        if kind is Scalar:
-            y, edge_b = other.data, (other._grad_fn or other) if other._requires_grad else None
-        else:
-            y, edge_b = other, None
-        if reflected:
-            x, y, edge_a, edge_b = y, x, edge_b, edge_a
-        node = _new(function)
-        node._saved = ()
-        try:
-            data = function.forward(node, x, y)
-        except (ArithmeticError, ValueError) as error:
-            raise _forward_error(function, error, x, y) from None
-        out = _new(Scalar)
-        out.data = data
-        out.grad = None
-        out.name = None
-        if (edge_a is None and edge_b is None) or not _grad_state.enabled:
-            out._grad_fn = None
-            out._requires_grad = False
-            return out
-        node._next = (edge_a, edge_b)
-        saved = node._saved
-        if saved:
-            node._roles = None if len(saved) == 2 and saved[0] is x and saved[1] is y else \
-                _roles_of(saved, (x, y), data)
-        node._out_type = Scalar
-        node._retained = None
-        node._saved_at = _engine._clock
-        out._grad_fn = node
-        out._requires_grad = True
-        return out
-
-    operator.__name__ = operator.__qualname__ = f"{function.__name__.lower()}_operator"
-    return operator
-
-
-def _forward_error(function, error, *raw):
-    """The error of a forward, naming the op and its inputs (as Scalar._run_forward does)."""
-    return type(error)(f"{function.name()}: {error} (inputs: {list(raw)})")
+def _constant(other, function):
+    """A Python number (or numpy real scalar) used as a constant operand, as a float or int."""
+    if type(other) is float or type(other) is int:
+        return other
+    if isinstance(other, (numbers.Real, np.bool_)) and np.ndim(other) == 0:
+        return other if isinstance(other, _PLAIN) and type(other) in _PLAIN else float(other)
+    if isinstance(other, Variable):
+        raise TypeError(f"Scalar {function.name()}: cannot combine a Scalar with a "
+                        f"{type(other).__name__}; use Tensor for arrays")
+    raise TypeError(f"Scalar {function.name()}: expected a Scalar or a real number, got "
+                    f"{type(other).__name__}")
 
 
 # ---- the Scalar class ---------------------------------------------------------------------------
@@ -358,6 +119,7 @@ class Scalar(Variable):
     """One float that records the ops applied to it (requires grad by default, as micrograd)."""
 
     __slots__ = ()
+    __hash__ = Variable.__hash__  # == compares values, yet Scalars stay usable as dict keys
 
     def __init__(self, data, requires_grad: bool = True, name: str | None = None):
         if isinstance(data, Variable):
@@ -375,20 +137,15 @@ class Scalar(Variable):
     # ---- engine hooks ---------------------------------------------------------------------------
     @classmethod
     def _from_op(cls, data, node):
-        scalar = Scalar.__new__(Scalar)
-        scalar.data = data
-        scalar.grad = None
-        scalar._grad_fn = node
-        scalar._requires_grad = node is not None
-        scalar.name = None
-        return scalar
+        return _scalar(float(data), node)
 
     @staticmethod
     def _run_forward(function, ctx, raw, kwargs):
+        forward = getattr(function, "forward_scalar", None) or function.forward
         try:
-            return function.forward(ctx, *raw, **kwargs)
-        except (ArithmeticError, ValueError) as error:
-            raise _forward_error(function, error, *raw) from None
+            return forward(ctx, *raw, **kwargs)
+        except (ArithmeticError, ValueError) as error:  # a custom op's math error
+            raise type(error)(f"{function.name()}: {error} (inputs: {list(raw)})") from None
 
     def _root_grad(self, grad, create_graph: bool):
         if grad is None:
@@ -397,7 +154,7 @@ class Scalar(Variable):
             if create_graph:
                 return grad
             grad = grad.data
-        elif not isinstance(grad, (int, float)) or isinstance(grad, bool):
+        elif not isinstance(grad, numbers.Real) or isinstance(grad, bool):
             raise DTypeError(f"backward: grad for a Scalar must be a number or Scalar, "
                              f"got {type(grad).__name__}")
         return Scalar._from_op(float(grad), None) if create_graph else float(grad)
@@ -405,7 +162,7 @@ class Scalar(Variable):
     def _capture(self, grad, create_graph: bool, claimed: set):
         if create_graph:
             return grad if isinstance(grad, Scalar) else Scalar._from_op(float(grad), None)
-        return float(_value(grad))
+        return float(grad.data if isinstance(grad, Scalar) else grad)
 
     def _accumulate_grad(self, grad, create_graph: bool, claimed: set) -> None:
         grad = self._capture(grad, create_graph, claimed)
@@ -418,6 +175,12 @@ class Scalar(Variable):
     def __float__(self) -> float:
         return self.data
 
+    def __bool__(self) -> bool:
+        return self.data != 0.0
+
+    def __format__(self, spec: str) -> str:
+        return format(self.data, spec)
+
     def detach(self) -> Scalar:
         """A new leaf with the same value that does not require grad."""
         return Scalar(self.data, requires_grad=False)
@@ -425,24 +188,6 @@ class Scalar(Variable):
     def __repr__(self) -> str:
         grad = self.grad.data if isinstance(self.grad, Scalar) else self.grad
         return f"Scalar(data={self.data!r}, grad={grad!r})"
-
-    # ---- operators (Python numbers on either side are constants) --------------------------------
-    __add__ = _binary_operator(Add, "+")
-    __radd__ = _binary_operator(Add, "+", reflected=True)
-    __sub__ = _binary_operator(Sub, "-")
-    __rsub__ = _binary_operator(Sub, "-", reflected=True)
-    __mul__ = _binary_operator(Mul, "*")
-    __rmul__ = _binary_operator(Mul, "*", reflected=True)
-    __truediv__ = _binary_operator(Div, "/")
-    __rtruediv__ = _binary_operator(Div, "/", reflected=True)
-    __pow__ = _binary_operator(Pow, "**")
-    __rpow__ = _binary_operator(Pow, "**", reflected=True)
-
-    def __neg__(self):
-        return _unary(Neg, self)
-
-    def __abs__(self):
-        return _unary(Abs, self)
 
     # Comparisons compare values and return plain bools (Scalars stay hashable by identity).
     def __lt__(self, other):
@@ -457,49 +202,38 @@ class Scalar(Variable):
     def __ge__(self, other):
         return self.data >= _value(other)
 
-    # ---- functions ------------------------------------------------------------------------------
-    def exp(self):
-        return _unary(Exp, self)
+    def __eq__(self, other):
+        if isinstance(other, Scalar) or isinstance(other, numbers.Real):
+            return self.data == _value(other)
+        return NotImplemented
 
-    def log(self):
-        return _unary(Log, self)
+    def __ne__(self, other):
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
 
-    def sqrt(self):
-        return _unary(Sqrt, self)
+    def __pos__(self):
+        return self
 
-    def abs(self):
-        return _unary(Abs, self)
 
-    def tanh(self):
-        return _unary(Tanh, self)
-
-    def sigmoid(self):
-        return _unary(Sigmoid, self)
-
-    def relu(self):
-        return _unary(Relu, self)
-
-    def leaky_relu(self, slope: float = 0.01):
-        return LeakyRelu.apply(self, slope=slope)
-
-    maximum = _binary_operator(Maximum, "maximum")
-    minimum = _binary_operator(Minimum, "minimum")
+def _value(x):
+    return x.data if isinstance(x, Scalar) else x
 
 
 Scalar._family = Scalar
 
-
-def _operand(other, op: str):
-    """A Scalar, or a Python number used as a constant."""
-    kind = type(other)
-    if kind is float or kind is Scalar:  # the common cases, without the checks below
-        return other
-    is_number = isinstance(other, (int, float)) and not isinstance(other, bool)
-    if is_number or isinstance(other, Scalar):
-        return other
-    if isinstance(other, Variable):
-        raise TypeError(f"Scalar {op}: cannot combine a Scalar with a {type(other).__name__}; "
-                        "use Tensor for arrays")
-    raise TypeError(f"Scalar {op}: expected a Scalar or a Python number, got "
-                    f"{type(other).__name__}")
-
+# Operators and methods: every op declared with a float kernel (see the module docstring).
+_OPERATORS = {"add": "add", "sub": "sub", "mul": "mul", "div": "truediv", "pow": "pow"}
+for _op in registry.OPS.values():
+    if not _op.scalar:
+        continue
+    if _op.name in _OPERATORS:
+        _dunder = _OPERATORS[_op.name]
+        setattr(Scalar, f"__{_dunder}__", _binary(_op.primitive))
+        setattr(Scalar, f"__r{_dunder}__", _binary(_op.primitive, reflected=True))
+    elif _op.primitive.arity == 1:
+        setattr(Scalar, _op.name, _unary(_op.primitive))
+    elif _op.primitive.arity == 2:
+        setattr(Scalar, _op.name, _binary(_op.primitive))
+Scalar.__neg__ = Scalar.neg
+Scalar.__abs__ = Scalar.abs
+del _op, _dunder

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import ops
+from . import ops, registry
+from .ops.elementwise import Abs as _Abs
+from .ops.elementwise import Add as _Add
+from .ops.elementwise import Div as _Div
+from .ops.elementwise import Mul as _Mul
+from .ops.elementwise import Neg as _Neg
+from .ops.elementwise import Pow as _Pow
+from .ops.elementwise import Sub as _Sub
 from .engine import Variable, bump_version, version_of
 from .errors import BackwardError, DTypeError, ShapeError
 from .grad_mode import is_grad_enabled, set_grad_enabled
@@ -93,6 +100,14 @@ class Tensor(Variable):
             return raw.dtype.kind == "f"
         dtype = raw.dtype if isinstance(raw, np.generic) else np.asarray(raw).dtype
         return dtype.kind == "f"
+
+    @staticmethod
+    def _input_shapes(raw, out):
+        shape = out.shape if type(out) is np.ndarray else np.shape(out)
+        for r in raw:
+            if (r.shape if type(r) is np.ndarray else np.shape(r)) != shape:
+                return tuple([r.shape if type(r) is np.ndarray else np.shape(r) for r in raw])
+        return None
 
     def _check_can_require_grad(self, where: str) -> None:
         if not _is_float(self.data.dtype):
@@ -298,35 +313,36 @@ class Tensor(Variable):
         return self._inplace(np.true_divide, other, "/=")
 
     # ---- operators ------------------------------------------------------------------------------
+    # The operators call their op's apply directly: self is known to be a Tensor.
     def __add__(self, other):
-        return ops.add(self, other)
+        return _Add.apply(self, other)
 
     def __radd__(self, other):
-        return ops.add(other, self)
+        return _Add.apply(other, self)
 
     def __sub__(self, other):
-        return ops.sub(self, other)
+        return _Sub.apply(self, other)
 
     def __rsub__(self, other):
-        return ops.sub(other, self)
+        return _Sub.apply(other, self)
 
     def __mul__(self, other):
-        return ops.mul(self, other)
+        return _Mul.apply(self, other)
 
     def __rmul__(self, other):
-        return ops.mul(other, self)
+        return _Mul.apply(other, self)
 
     def __truediv__(self, other):
-        return ops.div(self, other)
+        return _Div.apply(self, other)
 
     def __rtruediv__(self, other):
-        return ops.div(other, self)
+        return _Div.apply(other, self)
 
     def __pow__(self, other):
-        return ops.pow(self, other)
+        return _Pow.apply(self, other)
 
     def __rpow__(self, other):
-        return ops.pow(other, self)
+        return _Pow.apply(other, self)
 
     def __matmul__(self, other):
         return ops.matmul(self, other)
@@ -335,13 +351,13 @@ class Tensor(Variable):
         return ops.matmul(other, self)
 
     def __neg__(self):
-        return ops.neg(self)
+        return _Neg.apply(self)
 
     def __pos__(self):
         return self
 
     def __abs__(self):
-        return ops.abs(self)
+        return _Abs.apply(self)
 
     def __getitem__(self, index):
         return ops.getitem(self, index)
@@ -375,58 +391,16 @@ class Tensor(Variable):
     def __or__(self, other):
         return self._compare(other, np.logical_or)
 
+    def __rand__(self, other):
+        return self._compare(other, np.logical_and)
+
+    def __ror__(self, other):
+        return self._compare(other, np.logical_or)
+
     def __invert__(self):
         return Tensor._from_op(np.logical_not(self.data), None)
 
-    # ---- methods mirroring numpy's (and so usable in backward rules on arrays or tensors) --------
-    def exp(self):
-        return ops.exp(self)
-
-    def log(self):
-        return ops.log(self)
-
-    def sqrt(self):
-        return ops.sqrt(self)
-
-    def abs(self):
-        return ops.abs(self)
-
-    def tanh(self):
-        return ops.tanh(self)
-
-    def sigmoid(self):
-        return ops.sigmoid(self)
-
-    def relu(self):
-        return ops.relu(self)
-
-    def leaky_relu(self, slope: float = 0.01):
-        return ops.leaky_relu(self, slope)
-
-    def clip(self, low=None, high=None):
-        return ops.clip(self, low, high)
-
-    def sum(self, axis=None, keepdims: bool = False):
-        return ops.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims: bool = False):
-        return ops.mean(self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis=None, keepdims: bool = False):
-        return ops.max(self, axis=axis, keepdims=keepdims)
-
-    def min(self, axis=None, keepdims: bool = False):
-        return ops.min(self, axis=axis, keepdims=keepdims)
-
-    def logsumexp(self, axis=None, keepdims: bool = False):
-        return ops.logsumexp(self, axis=axis, keepdims=keepdims)
-
-    def var(self, axis=None, keepdims: bool = False, ddof: int = 0):
-        return ops.var(self, axis=axis, keepdims=keepdims, ddof=ddof)
-
-    def reshape(self, *shape):
-        return ops.reshape(self, *shape)
-
+    # ---- methods: every op declared with method=True is attached below the class ------------------
     def flatten(self):
         return ops.reshape(self, -1)
 
@@ -440,27 +414,12 @@ class Tensor(Variable):
         """PyTorch's name for transpose with explicit axes."""
         return self.transpose(*dims)
 
-    def swapaxes(self, axis1: int, axis2: int):
-        return ops.swapaxes(self, axis1, axis2)
-
-    def broadcast_to(self, shape):
-        return ops.broadcast_to(self, shape)
-
-    def squeeze(self, axis=None):
-        return ops.squeeze(self, axis)
-
-    def unsqueeze(self, axis: int):
-        return ops.unsqueeze(self, axis)
-
-    def clone(self):
-        """A copy in new memory that stays in the graph (gradients flow back to self)."""
-        return ops.clone(self)
-
-    def astype(self, dtype):
-        return ops.astype(self, dtype)
-
 
 Tensor._family = Tensor
+for _op in registry.OPS.values():
+    if _op.method and not hasattr(Tensor, _op.method):
+        setattr(Tensor, _op.method, _op.function)
+del _op
 
 
 # ---- creating tensors ---------------------------------------------------------------------------

@@ -8,10 +8,13 @@ on every test run rather than only when hypothesis happens to draw it.
 
 ``tests/test_tensor_ops.py`` and ``tests/test_scalar_ops.py`` put every entry through the same
 checks (forward against the reference, ``gradcheck``, ``gradgradcheck``, float32 in -> float32
-out) and fail when a registered op has no entry here. To test a new op, register it and add one
-line to ``TENSOR_SPECS``, ``COMPOSITE_SPECS`` or ``SCALAR_SPECS``, for instance::
+out) and fail when a registered op has no entry here. To test a new op, declare it and add one
+line to ``TENSOR_SPECS`` (a primitive or an op without gradient) or ``COMPOSITE_SPECS``, for
+instance::
 
-    OpSpec("Exp", ag.exp, np.exp, unary(elements=(-5.0, 5.0))),
+    OpSpec("exp", ag.exp, np.exp, unary(elements=(-5.0, 5.0))),
+
+An op with a float kernel (a Scalar op too) is then also tested on Scalars, from the same entry.
 
 Two rules keep the checks meaningful and fast:
 
@@ -36,8 +39,6 @@ import autograd_core as ag
 from autograd_core import registry
 from autograd_core.engine import Variable
 from autograd_core.ops.shape import Cast, scatter_add
-from autograd_core.scalar import Maximum as ScalarMaximum
-from autograd_core.scalar import Minimum as ScalarMinimum
 from autograd_core.testing import (
     axes,
     broadcastable_shapes,
@@ -77,12 +78,12 @@ class Case:
 class OpSpec:
     """How to test one op (or one special case of it, named by ``variant``)."""
 
-    op: str                         # its name in registry.PRIMITIVES[family] or COMPOSITES
+    op: str                         # its name in registry.OPS (ag.<op>)
     call: Callable                  # ours: call(*case.args, **case.kwargs)
     ref: Callable                   # numpy/math on the raw values: ref(*raw args, **kwargs)
     cases: st.SearchStrategy        # draws a Case
     variant: str = ""               # which special case inside the op this entry covers
-    family: str = "tensor"          # "tensor" or "scalar" (primitives), or "composite"
+    family: str = "tensor"          # "tensor", or "scalar" for the Scalar copy of an entry
     preserves_dtype: bool = True    # float32 inputs give a float32 output (not so for Cast)
 
     @property
@@ -93,11 +94,22 @@ class OpSpec:
         return f"OpSpec({self.id!r})"
 
     @property
+    def kind(self) -> str:
+        """The op's kind in the registry: "primitive", "composite" or "untracked"."""
+        return registry.OPS[self.op].kind
+
+    @property
     def primitive(self) -> type | None:
         """The Function subclass this spec is filed under (None for a composite)."""
-        if self.family == "composite":
-            return None
-        return registry.PRIMITIVES[self.family].get(self.op)
+        return registry.OPS[self.op].primitive
+
+    def on_scalars(self) -> OpSpec:
+        """The same entry for Scalars: each drawn case with every Tensor replaced by a Scalar of
+        its first element (values keep the bounds and gaps the case was drawn with) and every
+        array constant by a Python number; the reference is numpy's, on floats."""
+        ref = self.ref
+        return OpSpec(self.op, self.call, lambda *args, **kw: float(ref(*args, **kw)),
+                      self.cases.map(_on_scalars), self.variant, family="scalar")
 
     def run(self, case: Case, args=None):
         """Our op on ``case`` (or on ``args`` in place of its positional arguments)."""
@@ -112,12 +124,18 @@ class OpSpec:
         return lambda *args: self.call(*args, **case.kwargs)
 
 
-def composite(op, call, ref, cases, **options) -> OpSpec:
-    return OpSpec(op, call, ref, cases, family="composite", **options)
+def _first_element(value):
+    """A Tensor as a Scalar of its first element, an array as a Python number, else unchanged."""
+    if isinstance(value, ag.Tensor):
+        first = value.data.flat[0].item()
+        return first if value.dtype == np.bool_ else ag.Scalar(first, value.requires_grad)
+    if isinstance(value, np.ndarray):
+        return value.flat[0].item()
+    return value
 
 
-def scalar(op, call, ref, cases, **options) -> OpSpec:
-    return OpSpec(op, call, ref, cases, family="scalar", **options)
+def _on_scalars(case: Case) -> Case:
+    return Case(tuple(_first_element(a) for a in case.args), case.kwargs)
 
 
 # ---- strategies for tensor inputs ---------------------------------------------------------------
@@ -467,165 +485,79 @@ _SLOPES = st.fixed_dictionaries({}, optional={"slope": st.floats(-1.0, 1.0)})
 
 TENSOR_SPECS: list[OpSpec] = [
     # arithmetic
-    *binary_specs("Add", operator.add, np.add),
-    *binary_specs("Sub", operator.sub, np.subtract),
-    *binary_specs("Mul", operator.mul, np.multiply),
-    *binary_specs("Div", operator.truediv, np.true_divide, b_avoid=(0.0,), margin=0.5),
-    OpSpec("Neg", operator.neg, np.negative, unary()),
-    OpSpec("Clone", ag.clone, np.copy, unary()),
-    OpSpec("Pow", operator.pow, np.power, binary(a=(0.2, 3.0), b=(-2.0, 2.0)),
+    *binary_specs("add", operator.add, np.add),
+    *binary_specs("sub", operator.sub, np.subtract),
+    *binary_specs("mul", operator.mul, np.multiply),
+    *binary_specs("div", operator.truediv, np.true_divide, b_avoid=(0.0,), margin=0.5),
+    OpSpec("neg", operator.neg, np.negative, unary()),
+    OpSpec("clone", ag.clone, np.copy, unary()),
+    OpSpec("pow", operator.pow, np.power, binary(a=(0.2, 3.0), b=(-2.0, 2.0)),
            variant="tensor exponent"),
-    OpSpec("Pow", operator.pow, np.power, pow_constant_exponent(), variant="constant exponent"),
-    OpSpec("Pow", operator.pow, np.power, pow_constant_base(), variant="constant base"),
+    OpSpec("pow", operator.pow, np.power, pow_constant_exponent(), variant="constant exponent"),
+    OpSpec("pow", operator.pow, np.power, pow_constant_base(), variant="constant base"),
     # exp / log family and activations (kinks avoided)
-    OpSpec("Exp", ag.exp, np.exp, unary()),
-    OpSpec("Log", ag.log, np.log, unary(elements=(0.1, 10.0))),
-    OpSpec("Sqrt", ag.sqrt, np.sqrt, unary(elements=(0.1, 10.0))),
-    OpSpec("Abs", ag.abs, np.abs, unary(avoid=(0.0,))),
-    OpSpec("Tanh", ag.tanh, np.tanh, unary()),
-    OpSpec("Sigmoid", ag.sigmoid, _np_sigmoid, unary(elements=(-10.0, 10.0))),
-    OpSpec("Relu", ag.relu, lambda x: np.maximum(x, 0), unary(avoid=(0.0,))),
-    OpSpec("LeakyRelu", ag.leaky_relu, _np_leaky_relu, unary(avoid=(0.0,), kwargs=_SLOPES)),
+    OpSpec("exp", ag.exp, np.exp, unary()),
+    OpSpec("log", ag.log, np.log, unary(elements=(0.1, 10.0))),
+    OpSpec("sqrt", ag.sqrt, np.sqrt, unary(elements=(0.1, 10.0))),
+    OpSpec("abs", ag.abs, np.abs, unary(avoid=(0.0,))),
+    OpSpec("tanh", ag.tanh, np.tanh, unary()),
+    OpSpec("sigmoid", ag.sigmoid, _np_sigmoid, unary(elements=(-10.0, 10.0))),
+    OpSpec("relu", ag.relu, lambda x: np.maximum(x, 0), unary(avoid=(0.0,))),
+    OpSpec("leaky_relu", ag.leaky_relu, _np_leaky_relu, unary(avoid=(0.0,), kwargs=_SLOPES)),
     # choosing between inputs (operands on interleaved grids never tie)
-    *binary_specs("Maximum", ag.maximum, np.maximum, a=HALVES, b=QUARTERS),
-    *binary_specs("Minimum", ag.minimum, np.minimum, a=HALVES, b=QUARTERS),
-    OpSpec("Where", ag.where, np.where, where()),
-    OpSpec("Clip", ag.clip, _np_clip, clip()),
+    *binary_specs("maximum", ag.maximum, np.maximum, a=HALVES, b=QUARTERS),
+    *binary_specs("minimum", ag.minimum, np.minimum, a=HALVES, b=QUARTERS),
+    OpSpec("where", ag.where, np.where, where()),
+    OpSpec("clip", ag.clip, _np_clip, clip()),
+    OpSpec("sign", ag.sign, np.sign, unary()),
     # reductions (distinct values for max/min: a tie has no derivative)
-    OpSpec("Sum", ag.sum, np.sum, reduction()),
-    OpSpec("Max", ag.max, np.max, reduction(elements=HALVES, unique=True)),
-    OpSpec("Min", ag.min, np.min, reduction(elements=HALVES, unique=True)),
-    OpSpec("LogSumExp", ag.logsumexp, _np_logsumexp, reduction()),
-    OpSpec("SoftmaxCrossEntropy", ag.softmax_cross_entropy, _np_softmax_cross_entropy,
+    OpSpec("sum", ag.sum, np.sum, reduction()),
+    OpSpec("max", ag.max, np.max, reduction(elements=HALVES, unique=True)),
+    OpSpec("min", ag.min, np.min, reduction(elements=HALVES, unique=True)),
+    OpSpec("logsumexp", ag.logsumexp, _np_logsumexp, reduction()),
+    OpSpec("softmax_cross_entropy", ag.softmax_cross_entropy, _np_softmax_cross_entropy,
            logits_and_labels()),
     # matmul, each way numpy treats the operands
-    OpSpec("MatMul", operator.matmul, np.matmul, matmul(st.just(("1d", "1d"))), variant="1d @ 1d"),
-    OpSpec("MatMul", operator.matmul, np.matmul, matmul(st.just(("1d", "2d"))), variant="1d @ 2d"),
-    OpSpec("MatMul", operator.matmul, np.matmul, matmul(st.just(("2d", "1d"))), variant="2d @ 1d"),
-    OpSpec("MatMul", operator.matmul, np.matmul, matmul(st.just(("2d", "2d"))), variant="2d @ 2d"),
-    OpSpec("MatMul", operator.matmul, np.matmul,
+    OpSpec("matmul", operator.matmul, np.matmul, matmul(st.just(("1d", "1d"))), variant="1d @ 1d"),
+    OpSpec("matmul", operator.matmul, np.matmul, matmul(st.just(("1d", "2d"))), variant="1d @ 2d"),
+    OpSpec("matmul", operator.matmul, np.matmul, matmul(st.just(("2d", "1d"))), variant="2d @ 1d"),
+    OpSpec("matmul", operator.matmul, np.matmul, matmul(st.just(("2d", "2d"))), variant="2d @ 2d"),
+    OpSpec("matmul", operator.matmul, np.matmul,
            matmul(_ALL_KINDS.filter(lambda pair: "batched" in pair)), variant="batched"),
-    OpSpec("MatMul", operator.matmul, np.matmul, matmul(_ALL_KINDS, constant=True),
+    OpSpec("matmul", operator.matmul, np.matmul, matmul(_ALL_KINDS, constant=True),
            variant="constant"),
-    OpSpec("Linear", ag.linear, lambda x, w, b: np.matmul(x, w) + b, linear()),
+    OpSpec("linear", ag.linear, lambda x, w, b: np.matmul(x, w) + b, linear()),
     # shapes
-    OpSpec("Reshape", ag.reshape, np.reshape, reshape()),
-    OpSpec("Transpose", ag.transpose, np.transpose, transpose()),
-    OpSpec("BroadcastTo", ag.broadcast_to, np.broadcast_to, broadcast_to()),
-    OpSpec("Concatenate", _concatenate, _np_concatenate, joined(same_shape=False)),
-    OpSpec("Cast", _cast, _astype,
+    OpSpec("reshape", ag.reshape, np.reshape, reshape()),
+    OpSpec("transpose", ag.transpose, np.transpose, transpose()),
+    OpSpec("broadcast_to", ag.broadcast_to, np.broadcast_to, broadcast_to()),
+    OpSpec("concatenate", _concatenate, _np_concatenate, joined(same_shape=False)),
+    OpSpec("astype", _cast, _astype,
            unary(kwargs=st.fixed_dictionaries(
                {"dtype": st.sampled_from([np.dtype(np.longdouble), np.dtype(np.float64)])})),
            preserves_dtype=False),
     # indexing and its adjoint
-    OpSpec("GetItem", _index, _index, getitem("basic"), variant="basic"),
-    OpSpec("GetItem", _index, _index, getitem("integer array"), variant="integer array"),
-    OpSpec("GetItem", _index, _index, getitem("boolean mask"), variant="boolean mask"),
-    OpSpec("ScatterAdd", scatter_add, _scatter_add_ref, scatter("basic"), variant="basic"),
-    OpSpec("ScatterAdd", scatter_add, _scatter_add_ref, scatter("integer array"),
+    OpSpec("getitem", _index, _index, getitem("basic"), variant="basic"),
+    OpSpec("getitem", _index, _index, getitem("integer array"), variant="integer array"),
+    OpSpec("getitem", _index, _index, getitem("boolean mask"), variant="boolean mask"),
+    OpSpec("scatter_add", scatter_add, _scatter_add_ref, scatter("basic"), variant="basic"),
+    OpSpec("scatter_add", scatter_add, _scatter_add_ref, scatter("integer array"),
            variant="repeated indices"),
 ]
 
 COMPOSITE_SPECS: list[OpSpec] = [
-    composite("mean", ag.mean, np.mean, reduction()),
-    composite("var", ag.var, np.var, reduction(ddof=True)),
-    composite("expand_dims", ag.expand_dims, np.expand_dims, expand_dims()),
-    composite("squeeze", ag.squeeze, np.squeeze, squeeze()),
-    composite("stack", _stack, _np_stack, joined(same_shape=True)),
-    composite("swapaxes", ag.swapaxes, np.swapaxes, swapaxes()),
+    OpSpec("mean", ag.mean, np.mean, reduction()),
+    OpSpec("var", ag.var, np.var, reduction(ddof=True)),
+    OpSpec("expand_dims", ag.expand_dims, np.expand_dims, expand_dims()),
+    OpSpec("squeeze", ag.squeeze, np.squeeze, squeeze()),
+    OpSpec("stack", _stack, _np_stack, joined(same_shape=True)),
+    OpSpec("swapaxes", ag.swapaxes, np.swapaxes, swapaxes()),
 ]
 
 
-# ---- the catalogue: scalar primitives -----------------------------------------------------------
+# ---- the catalogue: Scalar ops, derived ----------------------------------------------------------
+# Every op with a float kernel is a Scalar op too, with the same rule: its entries above run again
+# on Scalars (tests/test_scalar_ops.py), so the two front ends are tested from one catalogue.
 
-def _scalar_constant(draw, value: float, avoid=()):
-    """``value`` as a Python constant: the float itself, or its nearest int when that stays
-    0.1 away from the points in ``avoid``."""
-    whole = round(value)
-    choices = [value] + ([whole] if all(abs(whole - p) >= 0.1 for p in avoid) else [])
-    return draw(st.sampled_from(choices))
-
-
-@st.composite
-def scalar_binary(draw, a=(-5.0, 5.0), b=(-5.0, 5.0), b_avoid=(), distinct=False,
-                  constant=False) -> Case:
-    """Two Scalars (``distinct``: at least 0.1 apart, for max/min); with ``constant=True`` one
-    side is a Python int or float instead (``2 * s``, ``s - 3.5``)."""
-    x = draw(scalars(*a))
-    b_avoid = tuple(b_avoid) + ((x.data,) if distinct else ())
-    y = draw(scalars(*b, avoid=b_avoid))
-    args = [x, y]
-    if constant:
-        side = draw(st.integers(0, 1))
-        other = args[1 - side].data
-        avoid = b_avoid if side == 1 else ((other,) if distinct else ())
-        args[side] = _scalar_constant(draw, args[side].data, avoid)
-    return Case(tuple(args))
-
-
-def scalar_unary(low=-5.0, high=5.0, avoid=(), kwargs=NO_KWARGS) -> st.SearchStrategy[Case]:
-    return st.builds(lambda x, kw: Case((x,), kw), scalars(low, high, avoid=avoid), kwargs)
-
-
-@st.composite
-def scalar_pow_constant_exponent(draw) -> Case:
-    """``s ** c``: an int c (0 and negatives included) on a base of either sign, or a float c on
-    a positive base."""
-    if draw(st.booleans()):
-        c = draw(st.integers(-3, 3))
-        return Case((draw(scalars(-3.0, 3.0, avoid=(0.0,) if c < 0 else (), margin=0.3)), c))
-    return Case((draw(scalars(0.2, 3.0)), draw(st.floats(-3.0, 3.0))))
-
-
-@st.composite
-def scalar_pow_constant_base(draw) -> Case:
-    """``c ** s`` for a positive int or float c."""
-    return Case((draw(st.integers(1, 3) | st.floats(0.2, 3.0)), draw(scalars(-2.0, 2.0))))
-
-
-def _scalar_maximum(a, b):
-    """``a.maximum(b)``; a constant on the left has no such method, so call the primitive."""
-    return a.maximum(b) if isinstance(a, ag.Scalar) else ScalarMaximum.apply(a, b)
-
-
-def _scalar_minimum(a, b):
-    return a.minimum(b) if isinstance(a, ag.Scalar) else ScalarMinimum.apply(a, b)
-
-
-def _sigmoid(x):
-    return 1 / (1 + math.exp(-x))
-
-
-def _leaky_relu(x, slope=0.01):
-    return x if x > 0 else slope * x
-
-
-def scalar_binary_specs(op: str, call, ref, **bounds) -> list[OpSpec]:
-    """Two entries for a binary Scalar op: Scalar with Scalar, and a constant on either side."""
-    return [scalar(op, call, ref, scalar_binary(**bounds), variant="scalar, scalar"),
-            scalar(op, call, ref, scalar_binary(constant=True, **bounds), variant="constant")]
-
-
-SCALAR_SPECS: list[OpSpec] = [
-    *scalar_binary_specs("Add", operator.add, operator.add),
-    *scalar_binary_specs("Sub", operator.sub, operator.sub),
-    *scalar_binary_specs("Mul", operator.mul, operator.mul),
-    *scalar_binary_specs("Div", operator.truediv, operator.truediv, b_avoid=(0.0,)),
-    scalar("Neg", operator.neg, operator.neg, scalar_unary()),
-    scalar("Pow", operator.pow, math.pow, scalar_binary(a=(0.2, 3.0), b=(-2.0, 2.0)),
-           variant="scalar exponent"),
-    scalar("Pow", operator.pow, math.pow, scalar_pow_constant_exponent(),
-           variant="constant exponent"),
-    scalar("Pow", operator.pow, math.pow, scalar_pow_constant_base(), variant="constant base"),
-    scalar("Exp", ag.Scalar.exp, math.exp, scalar_unary()),
-    scalar("Log", ag.Scalar.log, math.log, scalar_unary(0.1, 10.0)),
-    scalar("Sqrt", ag.Scalar.sqrt, math.sqrt, scalar_unary(0.1, 10.0)),
-    scalar("Abs", abs, abs, scalar_unary(avoid=(0.0,))),
-    scalar("Tanh", ag.Scalar.tanh, math.tanh, scalar_unary()),
-    scalar("Sigmoid", ag.Scalar.sigmoid, _sigmoid, scalar_unary(-10.0, 10.0)),
-    scalar("Relu", ag.Scalar.relu, lambda x: max(x, 0.0), scalar_unary(avoid=(0.0,))),
-    scalar("LeakyRelu", ag.Scalar.leaky_relu, _leaky_relu,
-           scalar_unary(avoid=(0.0,), kwargs=_SLOPES)),
-    *scalar_binary_specs("Maximum", _scalar_maximum, max, distinct=True),
-    *scalar_binary_specs("Minimum", _scalar_minimum, min, distinct=True),
-]
+SCALAR_SPECS: list[OpSpec] = [spec.on_scalars() for spec in TENSOR_SPECS
+                              if registry.OPS[spec.op].scalar]

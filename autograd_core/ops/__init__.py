@@ -1,50 +1,13 @@
-"""Every differentiable op. Each function records on Tensors and computes plain numpy on arrays,
-which is what lets backward rules be written once for both."""
+"""Every built-in op, each declared once in one of these modules (see ``registry``): the
+elementwise ops, reductions, shape ops and linear algebra. Each public function records on
+Tensors and Scalars and computes plain numpy (or plain floats) otherwise, which is what lets
+backward rules be written once for every kind of value."""
 
-from .broadcasting import sum_to
-from .elementwise import (
-    abs,
-    add,
-    clip,
-    clone,
-    div,
-    exp,
-    leaky_relu,
-    log,
-    maximum,
-    minimum,
-    mul,
-    neg,
-    pow,
-    relu,
-    sigmoid,
-    sign,
-    sqrt,
-    sub,
-    tanh,
-    where,
-)
-from .linalg import linear, matmul
-from .reductions import logsumexp, max, mean, min, softmax_cross_entropy, sum, var
-from .shape import (
-    astype,
-    broadcast_to,
-    concatenate,
-    expand_dims,
-    getitem,
-    reshape,
-    scatter_add,
-    squeeze,
-    stack,
-    swapaxes,
-    transpose,
-    unsqueeze,
-)
+from .. import registry
+from . import elementwise, linalg, reductions, shape  # noqa: F401 - each declares its ops
 
-__all__ = [
-    "abs", "add", "astype", "broadcast_to", "clip", "clone", "concatenate", "div", "exp",
-    "expand_dims", "getitem", "leaky_relu", "linear", "log", "logsumexp", "matmul", "max",
-    "maximum", "mean", "min", "minimum", "mul", "neg", "pow", "relu", "reshape", "scatter_add",
-    "sigmoid", "sign", "softmax_cross_entropy", "sqrt", "squeeze", "stack", "sub", "sum",
-    "sum_to", "swapaxes", "tanh", "transpose", "unsqueeze", "var", "where",
-]
+unsqueeze = shape.expand_dims  # PyTorch's name
+getitem = shape.getitem
+
+globals().update({name: op.function for name, op in registry.OPS.items()})
+__all__ = sorted([*registry.OPS, "unsqueeze"])

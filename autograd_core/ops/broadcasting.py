@@ -1,29 +1,6 @@
-"""Undoing broadcasting in the backward pass: the one helper every multi-input op uses."""
+"""Axis arguments of reductions and shape ops, checked once for all of them."""
 
 from ..errors import ShapeError
-
-
-def sum_to(grad, shape: tuple):
-    """Sum ``grad`` over the axes broadcasting added or stretched, so that it has ``shape``.
-
-    Works on numpy arrays and Tensors alike (it only uses ``.sum`` and ``.reshape``), so it is
-    differentiable when the backward pass is being recorded.
-
-    >>> sum_to(np.ones((4, 2, 3)), (2, 1)).tolist()
-    [[12.0], [12.0]]
-    """
-    shape = tuple(shape)
-    if grad.shape == shape:
-        return grad
-    lead = grad.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, size in enumerate(shape) if size == 1 and grad.shape[lead + i] != 1
-    )
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    if grad.shape != shape:
-        grad = grad.reshape(shape)
-    return grad
 
 
 def normalize_axes(axis, ndim: int, op: str, shape: tuple) -> tuple:

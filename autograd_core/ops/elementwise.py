@@ -1,163 +1,206 @@
-"""Elementwise primitives: arithmetic, exp/log family, activations, max/min, where, clip.
+"""Elementwise primitives: arithmetic, the exp/log family, activations, max/min, where, clip.
 
-Each op is a Function whose forward runs numpy and whose backward is written with operators and
-the functions of this package, so it runs on raw arrays or, when the backward pass is recorded,
-on Tensors. Each public function works on Tensors (recorded) and on plain arrays (numpy).
+Each op is declared once, for Tensor and Scalar alike: a numpy ``kernel`` (arrays), a
+``scalar_kernel`` (Python floats, for Scalar), what backward reads (``saves``), and one backward
+rule written with operators and the public functions of ``autograd_core.ops``. The rule runs on
+whatever the engine hands it: arrays, floats, or (for ``create_graph=True``) Tensors and Scalars,
+so the same few lines give first and second derivatives for both front ends. Broadcasting is
+undone by the engine, not here: a rule returns the gradient with its output's shape.
+
+One semantics for both front ends: numpy's. Where a float kernel raises (``math.log(0)``,
+``0.0 ** -1``, ``math.exp(1000)``) the op gives numpy's inf or nan instead, on Scalars as on
+Tensors. Derivatives at kinks and ties are PyTorch's (stated on each op).
 """
 
+from __future__ import annotations
+
+import inspect
+import math
 import numbers
+import operator
 
 import numpy as np
 
 from ..engine import Function, Variable
-from ..registry import primitive
-from .broadcasting import sum_to
+from ..registry import primitive, untracked
+
+_PLAIN_NUMBERS = (float, int, bool)
+_OUT = "out"
 
 
-def _shape(x) -> tuple:
-    # np.shape is a Python-level function; arrays, the common case, answer directly.
-    return x.shape if type(x) is np.ndarray else np.shape(x)
+class Elementwise(Function):
+    """An op applied element by element, with numpy broadcasting between its inputs.
+
+    Subclasses set ``kernel`` (numpy arrays), optionally ``scalar_kernel`` (Python floats: makes
+    the op a Scalar op too), ``saves`` (which inputs, by position, and/or ``"out"`` backward
+    reads: ``saves = (0, "out")``) and write ``backward``. Keyword arguments of the call are kept
+    as ``ctx.kwargs`` when given.
+    """
+
+    kernel = None
+    scalar_kernel = None
+    saves: tuple = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._pick_saved = staticmethod(_saver(tuple(cls.saves)))
+        if cls.kernel is not None:
+            cls.arity = _arity(cls.kernel, cls.scalar_kernel)
+
+    @classmethod
+    def forward(cls, ctx, *xs, **kwargs):
+        out = cls.kernel(*xs, **kwargs)
+        ctx._saved = cls._pick_saved(xs, out)
+        if kwargs:
+            ctx.kwargs = kwargs
+        return out
+
+    @classmethod
+    def forward_scalar(cls, ctx, *xs, **kwargs):
+        """Forward on Python floats (Scalar's)."""
+        out = _on_floats(cls, xs, kwargs)
+        ctx._saved = cls._pick_saved(xs, out)
+        if kwargs:
+            ctx.kwargs = kwargs
+        return out
+
+    @classmethod
+    def compute(cls, *xs, **kwargs):
+        """The op on plain values, recording nothing: floats in, a float out (when the op has a
+        float kernel), else numpy."""
+        if cls.scalar_kernel is not None:
+            for x in xs:
+                if type(x) not in _PLAIN_NUMBERS:
+                    break
+            else:
+                return _on_floats(cls, xs, kwargs)
+        return cls.kernel(*xs, **kwargs)
 
 
-def _binary_shapes(ctx, a, b) -> None:
-    ctx.shapes = (_shape(a), _shape(b))
+def _saver(saves: tuple):
+    """A function (inputs, output) -> what backward reads, chosen once per op class."""
+    if not saves:
+        return lambda xs, out: ()
+    if saves == (_OUT,):
+        return lambda xs, out: (out,)
+    if saves == (0,):
+        return lambda xs, out: xs[:1]
+    if saves == (0, 1):
+        return lambda xs, out: xs[:2]
+    return lambda xs, out: tuple(out if s == _OUT else xs[s] for s in saves)
+
+
+def _arity(*kernels) -> int:
+    """How many inputs an op takes: a ufunc says so, a Python function by its signature."""
+    for kernel in kernels:
+        if hasattr(kernel, "nin"):
+            return kernel.nin
+        try:
+            parameters = inspect.signature(kernel).parameters.values()
+        except (TypeError, ValueError):  # a builtin without a signature
+            continue
+        return sum(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                   for p in parameters)
+    raise TypeError(f"cannot tell how many inputs {kernels} take")
+
+
+def _on_floats(cls, xs, kwargs) -> float:
+    """``scalar_kernel`` on floats; where it raises, numpy's answer on float64 (inf, nan)."""
+    try:
+        return cls.scalar_kernel(*xs, **kwargs)
+    except (ArithmeticError, ValueError):
+        with np.errstate(all="ignore"):
+            return float(cls.kernel(*(np.float64(x) for x in xs), **kwargs))
 
 
 # ---- arithmetic ---------------------------------------------------------------------------------
 
-@primitive("tensor")
-class Add(Function):
+class Add(Elementwise):
+    kernel = scalar_kernel = staticmethod(operator.add)
+
     @staticmethod
-    def forward(ctx, a, b):
-        _binary_shapes(ctx, a, b)
-        return a + b
+    def backward(ctx, grad):
+        return grad, grad
+
+
+class Sub(Elementwise):
+    kernel = scalar_kernel = staticmethod(operator.sub)
 
     @staticmethod
     def backward(ctx, grad):
         need_a, need_b = ctx.needs_input_grad
-        a_shape, b_shape = ctx.shapes
-        return (sum_to(grad, a_shape) if need_a else None,
-                sum_to(grad, b_shape) if need_b else None)
+        return grad, -grad if need_b else None
 
 
-@primitive("tensor")
-class Sub(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        _binary_shapes(ctx, a, b)
-        return a - b
-
-    @staticmethod
-    def backward(ctx, grad):
-        need_a, need_b = ctx.needs_input_grad
-        a_shape, b_shape = ctx.shapes
-        return (sum_to(grad, a_shape) if need_a else None,
-                sum_to(-grad, b_shape) if need_b else None)
-
-
-@primitive("tensor")
-class Mul(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        _binary_shapes(ctx, a, b)
-        ctx.save_for_backward(a, b)
-        return a * b
+class Mul(Elementwise):
+    kernel = scalar_kernel = staticmethod(operator.mul)
+    saves = (0, 1)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        a_shape, b_shape = ctx.shapes
-        return (sum_to(grad * b, a_shape) if need_a else None,
-                sum_to(grad * a, b_shape) if need_b else None)
+        return grad * b if need_a else None, grad * a if need_b else None
 
 
-@primitive("tensor")
-class Div(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        _binary_shapes(ctx, a, b)
-        ctx.save_for_backward(a, b)
-        return a / b
+class Div(Elementwise):
+    kernel = scalar_kernel = staticmethod(operator.truediv)
+    saves = (0, 1)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        a_shape, b_shape = ctx.shapes
-        return (sum_to(grad / b, a_shape) if need_a else None,
-                sum_to(-grad * a / (b * b), b_shape) if need_b else None)
+        return grad / b if need_a else None, -grad * a / (b * b) if need_b else None
 
 
-@primitive("tensor")
-class Neg(Function):
-    @staticmethod
-    def forward(ctx, x):
-        return -x
+class Neg(Elementwise):
+    kernel = scalar_kernel = staticmethod(operator.neg)
 
     @staticmethod
     def backward(ctx, grad):
         return -grad
 
 
-@primitive("tensor")
-class Pow(Function):
-    """a ** b for a tensor or constant exponent b (and a constant base with ``2 ** t``).
+def _power(a, b):
+    with np.errstate(divide="ignore"):
+        return np.power(a, b)
 
-    At a zero base, as PyTorch: ``0 ** -0.5`` is inf, the gradient of ``x ** 0.5`` at 0 is inf
-    (the slope's limit), that of ``x ** 1.5`` is 0 and that of ``x ** 0`` is 0, all without
-    numpy's divide-by-zero warnings; d(a ** b)/db is 0 where a <= 0.
+
+class Pow(Elementwise):
+    """a ** b, either a tensor or a constant.
+
+    As PyTorch at a zero base: ``0 ** -0.5`` is inf, the gradient of ``x ** 0.5`` at 0 is inf (the
+    slope's limit), that of ``x ** 1.5`` is 0, and that of ``x ** 0`` is 0 everywhere (also for a
+    tensor exponent that is 0); d(a ** b)/db is taken as 0 where a <= 0, which has no real log.
+    A negative base with a fractional exponent gives nan, never a complex number.
     """
 
-    @staticmethod
-    def forward(ctx, a, b):
-        _binary_shapes(ctx, a, b)
-        with np.errstate(divide="ignore"):
-            out = a ** b
-        ctx.save_for_backward(a, b, out)
-        return out
+    kernel = staticmethod(_power)
+    scalar_kernel = staticmethod(math.pow)
+    saves = (0, 1, _OUT)
 
     @staticmethod
     def backward(ctx, grad):
         a, b, out = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        a_shape, b_shape = ctx.shapes
         grad_a = grad_b = None
         if need_a:
-            if isinstance(b, numbers.Number) and b == 0:
-                grad_a = grad * 0  # d(a**0)/da is 0 everywhere, including a == 0 (as PyTorch)
-            else:
-                with np.errstate(divide="ignore"):
-                    grad_a = sum_to(grad * b * a ** (b - 1), a_shape)
+            if isinstance(b, numbers.Number):  # a constant exponent, the usual case
+                grad_a = grad * b * pow(a, b - 1) if b != 0 else grad * 0
+            else:  # b * a ** (b - 1) is 0 * inf where both are 0: the gradient there is 0
+                grad_a = where((b == 0) & (a == 0), grad * 0, grad * b * pow(a, b - 1))
         if need_b:
-            # d(a**b)/db = a**b * log(a); taken as 0 where a <= 0, where no real log exists.
             positive = a > 0
-            grad_b = sum_to(where(positive, grad * out * log(where(positive, a, 1)), 0), b_shape)
+            grad_b = where(positive, grad * out * log(where(positive, a, 1)), grad * 0)
         return grad_a, grad_b
-
-
-@primitive("tensor")
-class Clone(Function):
-    """A copy in new memory that stays in the graph (``Tensor.clone()``, as PyTorch's)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        return np.array(x, copy=True)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad
 
 
 # ---- exp / log family ---------------------------------------------------------------------------
 
-@primitive("tensor")
-class Exp(Function):
-    @staticmethod
-    def forward(ctx, x):
-        out = np.exp(x)
-        ctx.save_for_backward(out)
-        return out
+class Exp(Elementwise):
+    kernel, scalar_kernel = staticmethod(np.exp), staticmethod(math.exp)
+    saves = (_OUT,)
 
     @staticmethod
     def backward(ctx, grad):
@@ -165,12 +208,11 @@ class Exp(Function):
         return grad * out
 
 
-@primitive("tensor")
-class Log(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return np.log(x)
+class Log(Elementwise):
+    """Natural logarithm: -inf at 0 and nan below, as numpy."""
+
+    kernel, scalar_kernel = staticmethod(np.log), staticmethod(math.log)
+    saves = (0,)
 
     @staticmethod
     def backward(ctx, grad):
@@ -178,13 +220,11 @@ class Log(Function):
         return grad / x
 
 
-@primitive("tensor")
-class Sqrt(Function):
-    @staticmethod
-    def forward(ctx, x):
-        out = np.sqrt(x)
-        ctx.save_for_backward(out)
-        return out
+class Sqrt(Elementwise):
+    """Square root; its gradient at 0 is inf (the slope's limit), as PyTorch's."""
+
+    kernel, scalar_kernel = staticmethod(np.sqrt), staticmethod(math.sqrt)
+    saves = (_OUT,)
 
     @staticmethod
     def backward(ctx, grad):
@@ -192,14 +232,11 @@ class Sqrt(Function):
         return grad / (out * 2)
 
 
-@primitive("tensor")
-class Abs(Function):
+class Abs(Elementwise):
     """|x|; the gradient at 0 is 0 (the subgradient PyTorch picks)."""
 
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return np.abs(x)
+    kernel, scalar_kernel = staticmethod(np.abs), staticmethod(abs)
+    saves = (0,)
 
     @staticmethod
     def backward(ctx, grad):
@@ -209,13 +246,9 @@ class Abs(Function):
 
 # ---- activations --------------------------------------------------------------------------------
 
-@primitive("tensor")
-class Tanh(Function):
-    @staticmethod
-    def forward(ctx, x):
-        out = np.tanh(x)
-        ctx.save_for_backward(out)
-        return out
+class Tanh(Elementwise):
+    kernel, scalar_kernel = staticmethod(np.tanh), staticmethod(math.tanh)
+    saves = (_OUT,)
 
     @staticmethod
     def backward(ctx, grad):
@@ -229,13 +262,18 @@ def _sigmoid(x):
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
-@primitive("tensor")
-class Sigmoid(Function):
-    @staticmethod
-    def forward(ctx, x):
-        out = _sigmoid(x)
-        ctx.save_for_backward(out)
-        return out
+def _float_sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1 / (1 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1 + e)
+
+
+class Sigmoid(Elementwise):
+    """1 / (1 + e**-x), without overflow for large |x|."""
+
+    kernel, scalar_kernel = staticmethod(_sigmoid), staticmethod(_float_sigmoid)
+    saves = (_OUT,)
 
     @staticmethod
     def backward(ctx, grad):
@@ -243,15 +281,15 @@ class Sigmoid(Function):
         return grad * out * (1 - out)
 
 
-@primitive("tensor")
-class Relu(Function):
-    """max(x, 0); the gradient at 0 is 0, as in PyTorch."""
+def _float_relu(x: float) -> float:
+    return 0.0 if x <= 0 else x  # nan stays nan, as np.maximum(nan, 0)
 
-    @staticmethod
-    def forward(ctx, x):
-        out = np.maximum(x, 0)
-        ctx.save_for_backward(out)
-        return out
+
+class Relu(Elementwise):
+    """max(x, 0); nan stays nan; the gradient at 0 is 0, as in PyTorch."""
+
+    kernel, scalar_kernel = staticmethod(lambda x: np.maximum(x, 0)), staticmethod(_float_relu)
+    saves = (_OUT,)
 
     @staticmethod
     def backward(ctx, grad):
@@ -259,82 +297,84 @@ class Relu(Function):
         return grad * (out > 0)
 
 
-@primitive("tensor")
-class LeakyRelu(Function):
+def _leaky_relu(x, slope=0.01):
+    return np.where(x > 0, x, x * slope)
+
+
+def _float_leaky_relu(x, slope=0.01):
+    return x if x > 0 else x * slope
+
+
+class LeakyRelu(Elementwise):
     """x for x > 0, slope * x otherwise (the gradient at 0 is slope, as in PyTorch)."""
 
-    @staticmethod
-    def forward(ctx, x, slope=0.01):
-        ctx.slope = slope
-        ctx.save_for_backward(x)
-        return np.where(x > 0, x, x * slope)
+    kernel, scalar_kernel = staticmethod(_leaky_relu), staticmethod(_float_leaky_relu)
+    saves = (0,)
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        return where(x > 0, grad, grad * ctx.slope)
+        slope = ctx.kwargs.get("slope", 0.01) if hasattr(ctx, "kwargs") else 0.01
+        return where(x > 0, grad, grad * slope)
 
 
 # ---- choosing between inputs --------------------------------------------------------------------
 
-class _Extremum(Function):
+class _Extremum(Elementwise):
     """maximum/minimum of two inputs; at ties each input gets half the gradient (as PyTorch)."""
 
-    pick = None  # np.maximum or np.minimum
+    saves = (0, 1)
+    larger = True
 
     @classmethod
-    def forward(cls, ctx, a, b):
-        _binary_shapes(ctx, a, b)
-        ctx.save_for_backward(a, b)
-        return cls.pick(a, b)
-
-    @staticmethod
-    def backward(ctx, grad):
+    def backward(cls, ctx, grad):
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        a_shape, b_shape = ctx.shapes
-        wins = (a > b) if ctx.pick is np.maximum else (a < b)
+        wins = (a > b) if cls.larger else (a < b)
         ties = a == b
-        half = grad * 0.5
-        grad_a = grad_b = None
-        if need_a:
-            grad_a = sum_to(where(wins, grad, where(ties, half, 0)), a_shape)
-        if need_b:
-            grad_b = sum_to(where(wins, 0, where(ties, half, grad)), b_shape)
-        return grad_a, grad_b
+        zero = grad * 0
+        return (where(wins, grad, where(ties, grad * 0.5, zero)) if need_a else None,
+                where(wins, zero, where(ties, grad * 0.5, grad)) if need_b else None)
 
 
-@primitive("tensor")
+def _float_max(a, b):
+    return float(a if a >= b or a != a else b)  # nan wins, as np.maximum
+
+
+def _float_min(a, b):
+    return float(a if a <= b or a != a else b)
+
+
 class Maximum(_Extremum):
-    pick = staticmethod(np.maximum)
+    kernel, scalar_kernel = staticmethod(np.maximum), staticmethod(_float_max)
+    larger = True
 
 
-@primitive("tensor")
 class Minimum(_Extremum):
-    pick = staticmethod(np.minimum)
+    kernel, scalar_kernel = staticmethod(np.minimum), staticmethod(_float_min)
+    larger = False
 
 
-@primitive("tensor")
-class Where(Function):
+def _float_where(condition, a, b):
+    return a if condition else b
+
+
+class Where(Elementwise):
     """``a`` where ``condition`` holds, else ``b``; no gradient flows to the condition."""
 
-    @staticmethod
-    def forward(ctx, condition, a, b):
-        ctx.shapes = (np.shape(a), np.shape(b))
-        ctx.save_for_backward(condition)
-        return np.where(condition, a, b)
+    kernel, scalar_kernel = staticmethod(np.where), staticmethod(_float_where)
+    saves = (0,)
 
     @staticmethod
     def backward(ctx, grad):
         (condition,) = ctx.saved_tensors
         _, need_a, need_b = ctx.needs_input_grad
-        a_shape, b_shape = ctx.shapes
+        zero = grad * 0
         return (None,
-                sum_to(where(condition, grad, 0), a_shape) if need_a else None,
-                sum_to(where(condition, 0, grad), b_shape) if need_b else None)
+                where(condition, grad, zero) if need_a else None,
+                where(condition, zero, grad) if need_b else None)
 
 
-@primitive("tensor")
 class Clip(Function):
     """x limited to [low, high] (either may be None); gradient 1 inside, boundaries included."""
 
@@ -351,119 +391,85 @@ class Clip(Function):
     @staticmethod
     def backward(ctx, grad):
         (inside,) = ctx.saved_tensors
-        return where(inside, grad, 0)
+        return where(inside, grad, grad * 0)
 
 
-# ---- public functions: record on Tensors, plain numpy on arrays ---------------------------------
+class Clone(Function):
+    """A copy in new memory that stays in the graph (``Tensor.clone()``, as PyTorch's)."""
 
-def _any_variable(a, b) -> bool:
-    return isinstance(a, Variable) or isinstance(b, Variable)
+    @staticmethod
+    def forward(ctx, x):
+        return np.array(x, copy=True)
 
-
-def add(a, b):
-    """a + b with broadcasting."""
-    return Add.apply(a, b) if _any_variable(a, b) else np.add(a, b)
-
-
-def sub(a, b):
-    """a - b with broadcasting."""
-    return Sub.apply(a, b) if _any_variable(a, b) else np.subtract(a, b)
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
 
 
-def mul(a, b):
-    """a * b with broadcasting."""
-    return Mul.apply(a, b) if _any_variable(a, b) else np.multiply(a, b)
+# ---- the public functions -----------------------------------------------------------------------
+
+add = primitive("add", Add, numpy=np.add)
+sub = primitive("sub", Sub, numpy=np.subtract)
+mul = primitive("mul", Mul, numpy=np.multiply)
+div = primitive("div", Div, numpy=np.true_divide)
+neg = primitive("neg", Neg, numpy=np.negative)
+pow = primitive("pow", Pow, numpy=np.power)  # noqa: A001 - numpy's and PyTorch's name
+exp = primitive("exp", Exp, numpy=np.exp, method=True)
+log = primitive("log", Log, numpy=np.log, method=True)
+sqrt = primitive("sqrt", Sqrt, numpy=np.sqrt, method=True)
+abs = primitive("abs", Abs, numpy=np.absolute, method=True)  # noqa: A001
+tanh = primitive("tanh", Tanh, numpy=np.tanh, method=True)
+sigmoid = primitive("sigmoid", Sigmoid, method=True)
+relu = primitive("relu", Relu, method=True)
+maximum = primitive("maximum", Maximum, numpy=np.maximum)
+minimum = primitive("minimum", Minimum, numpy=np.minimum)
+clone = primitive("clone", Clone, numpy=np.copy, method=True)
 
 
-def div(a, b):
-    """a / b (true division) with broadcasting."""
-    return Div.apply(a, b) if _any_variable(a, b) else np.true_divide(a, b)
-
-
-def neg(x):
-    """-x."""
-    return Neg.apply(x) if isinstance(x, Variable) else np.negative(x)
-
-
-def pow(a, b):  # noqa: A001 - the name users expect, as numpy's and PyTorch's
-    """a ** b with broadcasting; either may be a tensor."""
-    return Pow.apply(a, b) if _any_variable(a, b) else np.power(a, b)
-
-
-def clone(x):
-    """A copy of x in new memory; on a Tensor the copy stays in the graph."""
-    return Clone.apply(x) if isinstance(x, Variable) else np.array(x, copy=True)
-
-
-def exp(x):
-    """e ** x."""
-    return Exp.apply(x) if isinstance(x, Variable) else np.exp(x)
-
-
-def log(x):
-    """Natural logarithm."""
-    return Log.apply(x) if isinstance(x, Variable) else np.log(x)
-
-
-def sqrt(x):
-    """Square root."""
-    return Sqrt.apply(x) if isinstance(x, Variable) else np.sqrt(x)
-
-
-def abs(x):  # noqa: A001
-    """|x|; its gradient at 0 is 0, as in PyTorch (``abs(Tensor([0.]))`` passes no gradient)."""
-    return Abs.apply(x) if isinstance(x, Variable) else np.abs(x)
-
-
-def tanh(x):
-    """Hyperbolic tangent."""
-    return Tanh.apply(x) if isinstance(x, Variable) else np.tanh(x)
-
-
-def sigmoid(x):
-    """1 / (1 + e**-x), computed without overflow for large |x|."""
-    return Sigmoid.apply(x) if isinstance(x, Variable) else _sigmoid(x)
-
-
-def relu(x):
-    """max(x, 0); its gradient at 0 is 0, as in PyTorch."""
-    return Relu.apply(x) if isinstance(x, Variable) else np.maximum(x, 0)
-
-
-def leaky_relu(x, slope: float = 0.01):
+def _leaky_relu_public(x, slope: float = 0.01):
     """x for x > 0, else slope * x; its gradient at 0 is ``slope``, as in PyTorch."""
     if isinstance(x, Variable):
         return LeakyRelu.apply(x, slope=slope)
-    return np.where(x > 0, x, x * slope)
+    return LeakyRelu.compute(x, slope=slope)
 
 
-def maximum(a, b):
-    """Elementwise larger of a and b (ties split the gradient evenly)."""
-    return Maximum.apply(a, b) if _any_variable(a, b) else np.maximum(a, b)
+leaky_relu = primitive("leaky_relu", LeakyRelu, method=True, public=_leaky_relu_public)
 
 
-def minimum(a, b):
-    """Elementwise smaller of a and b (ties split the gradient evenly)."""
-    return Minimum.apply(a, b) if _any_variable(a, b) else np.minimum(a, b)
-
-
-def where(condition, a, b):
+def _where_public(condition, a, b):
     """``a`` where ``condition`` is true, else ``b`` (all three broadcast together)."""
-    if _any_variable(a, b):
+    if isinstance(a, Variable) or isinstance(b, Variable):
+        if isinstance(condition, Variable):
+            condition = condition.data
         return Where.apply(condition, a, b)
     if isinstance(condition, Variable):
         condition = condition.data
-    return np.where(condition, a, b)
+    return Where.compute(condition, a, b)
 
 
-def clip(x, low=None, high=None):
+where = primitive("where", Where, numpy=np.where, public=_where_public)
+
+
+def _clip_public(x, low=None, high=None):
     """x limited to [low, high]; the gradient is 1 inside and on the bounds, 0 beyond (as
     PyTorch's clamp), so values clipped away pass no gradient."""
-    return Clip.apply(x, low=low, high=high) if isinstance(x, Variable) else np.clip(x, low, high)
-
-
-def sign(x):
-    """-1, 0 or 1 by the sign of x; a constant as far as gradients go (its derivative is 0)."""
     if isinstance(x, Variable):
-        return x._family._from_op(np.sign(x.data), None)
+        return Clip.apply(x, low=low, high=high)
+    return np.clip(x, low, high)
+
+
+clip = primitive("clip", Clip, numpy=np.clip, method=True, public=_clip_public)
+
+
+def _float_sign(x: float) -> float:
+    return 1.0 if x > 0 else -1.0 if x < 0 else x * 0.0 if x == x else x  # 0 keeps its sign
+
+
+@untracked(numpy=np.sign, method=True)
+def sign(x):
+    """-1, 0 or 1 by the sign of x (nan stays nan); a constant as far as gradients go."""
+    if isinstance(x, Variable):
+        return x._family._from_op(sign(x.data), None)
+    if type(x) in _PLAIN_NUMBERS:
+        return _float_sign(x)
     return np.sign(x)

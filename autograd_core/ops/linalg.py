@@ -3,12 +3,14 @@ dimensions; and the fused ``x @ weight + bias`` of a dense layer."""
 
 import numpy as np
 
-from ..engine import Function, Variable
+from ..engine import Function, Variable, _Unrecorded
 from ..errors import ShapeError
 from ..registry import primitive
-from .broadcasting import sum_to
-from .elementwise import _shape
-from .shape import _Unrecorded
+
+
+def _shape(x) -> tuple:
+    # np.shape is a Python-level function; arrays, the common case, answer directly.
+    return x.shape if type(x) is np.ndarray else np.shape(x)
 
 
 def _check_matmul_shapes(a_shape: tuple, b_shape: tuple, op: str = "matmul") -> None:
@@ -24,7 +26,6 @@ def _check_matmul_shapes(a_shape: tuple, b_shape: tuple, op: str = "matmul") -> 
                          f"second ({inner_b})")
 
 
-@primitive("tensor")
 class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
@@ -43,27 +44,26 @@ class MatMul(Function):
             return (grad @ b.swapaxes(-1, -2) if need_a else None,
                     a.swapaxes(-1, -2) @ grad if need_b else None)
         # View 1-D operands as matrices (a row for a, a column for b), as matmul itself does,
-        # so one pair of formulas covers every case.
+        # so one pair of formulas covers every case; the engine sums over broadcast batch axes.
         a2 = a.reshape((1,) + a_shape) if len(a_shape) == 1 else a
         b2 = b.reshape(b_shape + (1,)) if len(b_shape) == 1 else b
         batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
         grad = grad.reshape(batch + (a2.shape[-2], b2.shape[-1]))
         grad_a = grad_b = None
         if need_a:
-            grad_a = sum_to(grad @ b2.swapaxes(-1, -2), a2.shape).reshape(a_shape)
+            grad_a = grad @ b2.swapaxes(-1, -2)
+            if len(a_shape) == 1:
+                grad_a = grad_a[..., 0, :]
         if need_b:
-            grad_b = sum_to(a2.swapaxes(-1, -2) @ grad, b2.shape).reshape(b_shape)
+            grad_b = a2.swapaxes(-1, -2) @ grad
+            if len(b_shape) == 1:
+                grad_b = grad_b[..., 0]
         return grad_a, grad_b
 
 
-def matmul(a, b):
-    """Matrix product ``a @ b`` with numpy's rules for 1-D and batched operands."""
-    if isinstance(a, Variable) or isinstance(b, Variable):
-        return MatMul.apply(a, b)
-    return np.matmul(a, b)
+matmul = primitive("matmul", MatMul, numpy=np.matmul)
 
 
-@primitive("tensor")
 class Linear(Function):
     """``x @ weight + bias`` in one node: the bias is added in place into the fresh product,
     which saves a temporary the size of the output and a node per layer."""
@@ -96,7 +96,7 @@ class Linear(Function):
                 rows.sum(axis=0) if need_b else None)
 
 
-def linear(x, weight, bias=None):
+def _linear(x, weight, bias=None):
     """``x @ weight + bias`` for ``x`` of shape (..., in), ``weight`` (in, out), ``bias`` (out,)
     or None: a fully connected layer, recorded as one node.
 
@@ -108,3 +108,6 @@ def linear(x, weight, bias=None):
     if isinstance(x, Variable) or isinstance(weight, Variable) or isinstance(bias, Variable):
         return Linear.apply(x, weight, bias)
     return Linear.forward(_Unrecorded(), np.asarray(x), np.asarray(weight), np.asarray(bias))
+
+
+linear = primitive("linear", Linear, public=_linear)

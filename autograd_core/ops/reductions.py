@@ -3,12 +3,12 @@ mean and var composed from them; softmax cross-entropy over the last axis, fused
 
 import numpy as np
 
-from ..engine import Function, Variable
+from ..engine import Function, Variable, _Unrecorded
 from ..errors import DTypeError, ShapeError
 from ..registry import composite, primitive
 from .broadcasting import keepdims_shape, normalize_axes
 from .elementwise import exp, where
-from .shape import _Unrecorded, broadcast_to
+from .shape import broadcast_to
 
 
 def _reduction_setup(ctx, x, axis, op: str) -> tuple:
@@ -20,7 +20,6 @@ def _reduction_setup(ctx, x, axis, op: str) -> tuple:
     return axes
 
 
-@primitive("tensor")
 class Sum(Function):
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
@@ -55,12 +54,10 @@ class _Extreme(Function):
         return where(is_extreme, grad.reshape(ctx.keep_shape) / count, 0)
 
 
-@primitive("tensor")
 class Max(_Extreme):
     reduce = staticmethod(np.max)
 
 
-@primitive("tensor")
 class Min(_Extreme):
     reduce = staticmethod(np.min)
 
@@ -73,7 +70,6 @@ def _logsumexp(x, axes):
         return np.log(np.sum(np.exp(x - shift), axis=axes, keepdims=True)) + shift
 
 
-@primitive("tensor")
 class LogSumExp(Function):
     """log(sum(exp(x))) over axes, shifted by the max so large inputs do not overflow."""
 
@@ -106,7 +102,6 @@ def _softmax_cross_entropy(x, labels):
     return np.log(np.sum(np.exp(shifted), axis=-1)) - picked
 
 
-@primitive("tensor")
 class SoftmaxCrossEntropy(Function):
     """-log(softmax(x)[..., labels]) over the last axis of logits ``x``: one value per row
     (``reduction='none'``), or their ``'mean'`` or ``'sum'``.
@@ -148,36 +143,37 @@ class SoftmaxCrossEntropy(Function):
 
 # ---- public functions ---------------------------------------------------------------------------
 
-def sum(x, axis=None, keepdims: bool = False):  # noqa: A001
-    """Sum over ``axis`` (None: all axes; int or tuple)."""
-    if isinstance(x, Variable):
-        return Sum.apply(x, axis=axis, keepdims=keepdims)
-    return np.sum(x, axis=axis, keepdims=keepdims)
+def _reduction(function_class, name: str, doc: str):
+    def reduce(x, axis=None, keepdims: bool = False):
+        if isinstance(x, Variable):
+            return function_class.apply(x, axis=axis, keepdims=keepdims)
+        return getattr(np, name)(x, axis=axis, keepdims=keepdims)
+
+    reduce.__name__ = reduce.__qualname__ = name
+    reduce.__doc__ = doc
+    return reduce
 
 
-def max(x, axis=None, keepdims: bool = False):  # noqa: A001
-    """Largest element over ``axis``; tied maxima share the gradient equally (as PyTorch's
-    ``amax``): ``max(Tensor([3., 3., 1.]))`` sends 0.5 to each 3."""
-    if isinstance(x, Variable):
-        return Max.apply(x, axis=axis, keepdims=keepdims)
-    return np.max(x, axis=axis, keepdims=keepdims)
+sum = primitive("sum", Sum, numpy=np.sum, method=True,  # noqa: A001
+                public=_reduction(Sum, "sum", "Sum over ``axis`` (None: all axes; int or tuple)."))
+max = primitive("max", Max, numpy=(np.max, np.amax), method=True, public=_reduction(  # noqa: A001
+    Max, "max", "Largest element over ``axis``; tied maxima share the gradient equally (as "
+    "PyTorch's ``amax``): ``max(Tensor([3., 3., 1.]))`` sends 0.5 to each 3."))
+min = primitive("min", Min, numpy=(np.min, np.amin), method=True, public=_reduction(  # noqa: A001
+    Min, "min", "Smallest element over ``axis``; tied minima share the gradient equally (as "
+    "PyTorch's ``amin``)."))
 
 
-def min(x, axis=None, keepdims: bool = False):  # noqa: A001
-    """Smallest element over ``axis``; tied minima share the gradient equally (as PyTorch's
-    ``amin``)."""
-    if isinstance(x, Variable):
-        return Min.apply(x, axis=axis, keepdims=keepdims)
-    return np.min(x, axis=axis, keepdims=keepdims)
-
-
-def logsumexp(x, axis=None, keepdims: bool = False):
+def _logsumexp_public(x, axis=None, keepdims: bool = False):
     """log(sum(exp(x))) over ``axis``, stable for large inputs and for rows of -inf."""
     if isinstance(x, Variable):
         return LogSumExp.apply(x, axis=axis, keepdims=keepdims)
     axes = normalize_axes(axis, np.ndim(x), "logsumexp", np.shape(x))
     out = _logsumexp(np.asarray(x), axes)
     return out if keepdims else np.squeeze(out, axis=axes)
+
+
+logsumexp = primitive("logsumexp", LogSumExp, method=True, public=_logsumexp_public)
 
 
 def check_labels(labels, num_classes: int, where: str, scores_shape: tuple | None = None):
@@ -199,7 +195,7 @@ def check_labels(labels, num_classes: int, where: str, scores_shape: tuple | Non
     return labels
 
 
-def softmax_cross_entropy(logits, labels, reduction: str = "mean"):
+def _softmax_cross_entropy_public(logits, labels, reduction: str = "mean"):
     """Cross-entropy of integer ``labels`` (shape ``logits.shape[:-1]``) under softmax(logits)
     over the last axis: ``-log_softmax(logits)[..., labels]`` per row, fused, then averaged
     (``reduction='mean'``), added up (``'sum'``) or left per row (``'none'``).
@@ -223,19 +219,23 @@ def softmax_cross_entropy(logits, labels, reduction: str = "mean"):
     return SoftmaxCrossEntropy.forward(_Unrecorded(), np.asarray(logits), labels, reduction)
 
 
+softmax_cross_entropy = primitive("softmax_cross_entropy", SoftmaxCrossEntropy,
+                                  public=_softmax_cross_entropy_public)
+
+
 def _count(x, axis) -> int:
     shape = np.shape(x)
     axes = normalize_axes(axis, len(shape), "mean", shape)
     return int(np.prod([shape[a] for a in axes], dtype=np.int64))
 
 
-@composite
+@composite(numpy=np.mean, method=True)
 def mean(x, axis=None, keepdims: bool = False):
     """Arithmetic mean over ``axis``."""
     return sum(x, axis=axis, keepdims=keepdims) / _count(x, axis)
 
 
-@composite
+@composite(numpy=np.var, method=True)
 def var(x, axis=None, keepdims: bool = False, ddof: int = 0):
     """Variance over ``axis``, dividing by ``n - ddof`` (numpy's default ddof=0)."""
     deviation = x - mean(x, axis=axis, keepdims=True)

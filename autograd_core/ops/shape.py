@@ -3,10 +3,10 @@ and the shape helpers composed from them (squeeze, unsqueeze, stack, swapaxes)."
 
 import numpy as np
 
-from ..engine import Function, Variable
+from ..engine import Function, Variable, _Unrecorded
 from ..errors import ShapeError
 from ..registry import composite, primitive
-from .broadcasting import normalize_axes, sum_to
+from .broadcasting import normalize_axes
 
 
 def _shape_arg(shape) -> tuple:
@@ -16,7 +16,6 @@ def _shape_arg(shape) -> tuple:
     return tuple(int(n) for n in shape)
 
 
-@primitive("tensor")
 class Reshape(Function):
     @staticmethod
     def forward(ctx, x, shape):
@@ -28,7 +27,6 @@ class Reshape(Function):
         return grad.reshape(ctx.in_shape)
 
 
-@primitive("tensor")
 class Transpose(Function):
     """Permute axes (``axes=None`` reverses them, as numpy)."""
 
@@ -45,7 +43,6 @@ class Transpose(Function):
         return grad.transpose(ctx.inverse)
 
 
-@primitive("tensor")
 class BroadcastTo(Function):
     @staticmethod
     def forward(ctx, x, shape):
@@ -54,7 +51,7 @@ class BroadcastTo(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return sum_to(grad, ctx.in_shape)
+        return grad  # summed back to the input's shape by the engine, as for every op
 
 
 def _is_basic_index(index) -> bool:
@@ -71,7 +68,6 @@ def _raw_index(index):
     return index.data if isinstance(index, Variable) else index
 
 
-@primitive("tensor")
 class GetItem(Function):
     """x[index] for slices, integer arrays (repeats allowed) and boolean masks."""
 
@@ -90,7 +86,6 @@ class GetItem(Function):
         return scatter_add(grad, ctx.index, ctx.in_shape)
 
 
-@primitive("tensor")
 class ScatterAdd(Function):
     """zeros(shape) with ``values`` added at ``index`` (repeated indices add up): the adjoint
     of getitem, used by its backward."""
@@ -110,7 +105,6 @@ class ScatterAdd(Function):
         return grad[ctx.index]
 
 
-@primitive("tensor")
 class Concatenate(Function):
     """Join tensors along an existing axis."""
 
@@ -135,7 +129,6 @@ class Concatenate(Function):
                      for i, need in enumerate(ctx.needs_input_grad))
 
 
-@primitive("tensor")
 class Cast(Function):
     """Change dtype; the gradient is cast back to the input's dtype."""
 
@@ -151,18 +144,18 @@ class Cast(Function):
 
 # ---- public functions ---------------------------------------------------------------------------
 
-def reshape(x, *shape):
+def _reshape(x, *shape):
     """Same elements in a new shape (one dimension may be -1)."""
     shape = _shape_arg(shape)
     return Reshape.apply(x, shape=shape) if isinstance(x, Variable) else np.reshape(x, shape)
 
 
-def transpose(x, axes=None):
+def _transpose(x, axes=None):
     """Permute the axes (reverse them when ``axes`` is None)."""
     return Transpose.apply(x, axes=axes) if isinstance(x, Variable) else np.transpose(x, axes)
 
 
-def broadcast_to(x, shape):
+def _broadcast_to(x, shape):
     """View x with ``shape`` by numpy's broadcasting rules; the gradient is summed back."""
     shape = tuple(shape)
     if isinstance(x, Variable):
@@ -170,20 +163,20 @@ def broadcast_to(x, shape):
     return np.broadcast_to(x, shape)
 
 
-def scatter_add(values, index, shape):
+def _scatter_add(values, index, shape):
     """zeros(shape) with ``values`` added at ``index``; repeated indices accumulate."""
     if isinstance(values, Variable):
         return ScatterAdd.apply(values, index=index, shape=shape)
     return ScatterAdd.forward(_Unrecorded(), values, index, shape)
 
 
-def getitem(x, index):
+def _getitem(x, index):
     """x[index]: slices, integer arrays (repeats allowed), boolean masks, None and ``...``."""
     index = _raw_index(index)
     return GetItem.apply(x, index=index) if isinstance(x, Variable) else np.asarray(x)[index]
 
 
-def concatenate(xs, axis: int = 0):
+def _concatenate(xs, axis: int = 0):
     """Join a sequence of tensors along an existing ``axis``."""
     xs = tuple(xs)
     if any(isinstance(x, Variable) for x in xs):
@@ -191,7 +184,7 @@ def concatenate(xs, axis: int = 0):
     return np.concatenate(xs, axis=axis)
 
 
-def astype(x, dtype):
+def _astype(x, dtype):
     """x converted to ``dtype``."""
     if not isinstance(x, Variable):
         return np.asarray(x).astype(dtype)
@@ -200,7 +193,17 @@ def astype(x, dtype):
     return Cast.apply(x, dtype=np.dtype(dtype))
 
 
-@composite
+reshape = primitive("reshape", Reshape, numpy=np.reshape, method=True, public=_reshape)
+transpose = primitive("transpose", Transpose, numpy=np.transpose, public=_transpose)
+broadcast_to = primitive("broadcast_to", BroadcastTo, numpy=np.broadcast_to, method=True,
+                         public=_broadcast_to)
+scatter_add = primitive("scatter_add", ScatterAdd, public=_scatter_add)
+getitem = primitive("getitem", GetItem, public=_getitem)
+concatenate = primitive("concatenate", Concatenate, numpy=np.concatenate, public=_concatenate)
+astype = primitive("astype", Cast, method=True, public=_astype)
+
+
+@composite(numpy=np.expand_dims, method="unsqueeze")
 def expand_dims(x, axis: int):
     """Insert a size-1 axis at ``axis`` (``unsqueeze`` in PyTorch)."""
     shape = list(np.shape(x))
@@ -213,7 +216,7 @@ def expand_dims(x, axis: int):
 unsqueeze = expand_dims
 
 
-@composite
+@composite(numpy=np.squeeze, method=True)
 def squeeze(x, axis=None):
     """Remove size-1 axes (all of them, or those in ``axis``)."""
     shape = np.shape(x)
@@ -225,7 +228,7 @@ def squeeze(x, axis=None):
     return reshape(x, tuple(n for i, n in enumerate(shape) if i not in axes))
 
 
-@composite
+@composite(numpy=np.stack)
 def stack(xs, axis: int = 0):
     """Join tensors of one shape along a new ``axis``."""
     xs = tuple(xs)
@@ -238,7 +241,7 @@ def stack(xs, axis: int = 0):
     return concatenate([expand_dims(x, axis) for x in xs], axis=axis)
 
 
-@composite
+@composite(numpy=np.swapaxes, method=True)
 def swapaxes(x, axis1: int, axis2: int):
     """Exchange two axes."""
     ndim = np.ndim(x)
@@ -246,10 +249,3 @@ def swapaxes(x, axis1: int, axis2: int):
     a, b = (normalize_axes(a, ndim, "swapaxes", np.shape(x))[0] for a in (axis1, axis2))
     axes[a], axes[b] = axes[b], axes[a]
     return transpose(x, tuple(axes))
-
-
-class _Unrecorded:
-    """A ctx for calling a forward directly on arrays, where nothing is recorded."""
-
-    def save_for_backward(self, *values):
-        pass
