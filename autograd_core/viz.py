@@ -6,7 +6,8 @@
 >>> y = (x @ w).tanh().sum()
 >>> y.backward()
 >>> picture = ag.draw_graph(y)               # a graphviz.Digraph: shows inline in Jupyter
->>> picture.render(outfile="graph.svg")      # doctest: +SKIP  (needs Graphviz's `dot`)
+>>> picture.render(outfile="graph.svg")      # writes the file with Graphviz's dot program
+'graph.svg'
 
 What a picture shows. A graph is made of Function nodes (one per recorded op) and leaves (values
 created with ``requires_grad=True``). A node keeps its inputs but not its output, so:
@@ -266,9 +267,10 @@ def draw_graph(root, params=None, show_values: bool = True, show_grads: bool = T
     Returns a ``graphviz.Digraph``: displayed inline by Jupyter; ``.render(outfile="g.png")``
     (or "g.svg", "g.pdf") writes a file with Graphviz's ``dot``; ``.source`` is the DOT text.
 
-    >>> with nn.record_modules(model):                        # doctest: +SKIP
+    >>> with nn.record_modules(model):
     ...     loss = nn.mse_loss(model(x), y)
-    >>> draw_graph(loss, params=model.named_parameters(), cluster_by="module")  # doctest: +SKIP
+    >>> draw_graph(loss, params=model.named_parameters(), cluster_by="module")
+    <graphviz.graphs.Digraph object at 0x...>
     """
     roots = _variables(root)
     if not roots:

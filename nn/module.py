@@ -7,11 +7,13 @@ one registers it, so ``parameters()``, ``named_parameters()``, ``state_dict()`` 
     class TwoLayer(Module):
         def __init__(self):
             super().__init__()
-            self.hidden = Dense(2, 16, seed=0)
-            self.out = Dense(16, 3, seed=1)
+            self.hidden = Dense(2, 16, rng=0)
+            self.out = Dense(16, 3, rng=1)
 
         def forward(self, x):
             return self.out(relu(self.hidden(x)))
+
+    scores = TwoLayer()(np.ones((5, 2), dtype=np.float32))    # shape (5, 3)
 """
 
 from __future__ import annotations

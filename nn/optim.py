@@ -3,9 +3,9 @@
 Every optimizer is used as in PyTorch::
 
     opt = Adam(model.parameters(), lr=1e-3)     # or Adam(model, ...)
-    for xb, yb in batches:
+    for xb, yb in batches(x, y, batch_size=32):
         opt.zero_grad()
-        loss_fn(model(xb), yb).backward()
+        mse_loss(model(xb), yb).backward()
         opt.step()
 
 The update rules are PyTorch's documented algorithms, each written once, with operators and
@@ -32,12 +32,13 @@ optimizer was given a Module, in every module slot that held the old parameter (
 next forward uses it). The original Parameters stay leaves::
 
     lr = Tensor(0.1, dtype=np.float64, requires_grad=True)
+    w0 = model[0].weight                 # a parameter before the steps
     opt = SGD(model, lr=lr, momentum=0.9, differentiable=True)
     for _ in range(3):
         opt.zero_grad()
-        loss_fn(model(x), y).backward(create_graph=True)
+        mse_loss(model(x), y).backward(create_graph=True)
         opt.step()
-    d_lr, d_w0 = ag.grad(loss_fn(model(x), y), [lr, w0])   # w0: a parameter before the steps
+    d_lr, d_w0 = ag.grad(mse_loss(model(x), y), [lr, w0])
 
 Given plain tensors instead of a Module, read the current values from ``opt.params``. As in
 PyTorch, Adam, RMSProp and Adagrad give NaN hypergradients for a weight whose gradient is
@@ -404,7 +405,7 @@ class SGD(Optimizer):
         g = g + momentum * b   if nesterov else   b
         p = p - lr * g
 
-    >>> opt = SGD(model.parameters(), lr=0.1, momentum=0.9)    # doctest: +SKIP
+    >>> opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
     """
 
     _state_names = ("momentum",)
@@ -444,7 +445,7 @@ class Adam(Optimizer):
         v = beta2 * v + (1 - beta2) * g**2
         p = p - lr * (m / (1 - beta1**t)) / (sqrt(v / (1 - beta2**t)) + eps)
 
-    >>> opt = Adam(model.parameters(), lr=1e-3)    # doctest: +SKIP
+    >>> opt = Adam(model.parameters(), lr=1e-3)
     """
 
     _state_names = ("m", "v")
@@ -488,7 +489,7 @@ class AdamW(Adam):
     """Adam with decoupled weight decay: the weights shrink by ``lr * weight_decay * p`` each
     step (before the Adam update) instead of the decay being added to the gradient.
 
-    >>> opt = AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)    # doctest: +SKIP
+    >>> opt = AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
     """
 
     _decoupled = True
@@ -509,7 +510,7 @@ class RMSProp(Optimizer):
         b = momentum * b + s;  s = b                 (when momentum > 0)
         p = p - lr * s
 
-    >>> opt = RMSProp(model.parameters(), lr=1e-2, rho=0.9)    # doctest: +SKIP
+    >>> opt = RMSProp(model.parameters(), lr=1e-2, rho=0.9)
     """
 
     _state_names = ("v", "momentum")
@@ -542,7 +543,7 @@ class Adagrad(Optimizer):
         s = s + g**2
         p = p - lr * g / (sqrt(s) + eps)
 
-    >>> opt = Adagrad(model.parameters(), lr=1e-2)    # doctest: +SKIP
+    >>> opt = Adagrad(model.parameters(), lr=1e-2)
     """
 
     _state_names = ("sum_sq",)
@@ -589,7 +590,8 @@ def clip_grad_norm_(params, max_norm: float) -> float:
 
     The gradients are changed in place, unrecorded; parameters without a gradient are skipped.
 
-    >>> total = clip_grad_norm_(model.parameters(), max_norm=1.0)    # doctest: +SKIP
+    >>> nn.mse_loss(model(x), y).backward()
+    >>> total = clip_grad_norm_(model.parameters(), max_norm=1.0)
     """
     max_norm = _limit(max_norm, "clip_grad_norm_", "max_norm")
     grads = _grads_of(params, "clip_grad_norm_")
@@ -605,7 +607,8 @@ def clip_grad_norm_(params, max_norm: float) -> float:
 def clip_grad_value_(params, clip_value: float) -> None:
     """Clip every gradient element to [-clip_value, clip_value], in place.
 
-    >>> clip_grad_value_(model.parameters(), 0.5)    # doctest: +SKIP
+    >>> nn.mse_loss(model(x), y).backward()
+    >>> clip_grad_value_(model.parameters(), 0.5)
     """
     clip_value = _limit(clip_value, "clip_grad_value_", "clip_value")
     with no_grad():

@@ -154,8 +154,9 @@ def save(obj, path) -> Path:
     Values may be numpy arrays, Tensors, numpy scalars and Python ints, floats, bools, strings
     or None. Returns the path as a ``Path``.
 
-    >>> save(model, "model.nn")                     # doctest: +SKIP
-    >>> model.load_state_dict(load("model.nn"))     # doctest: +SKIP
+    >>> save(model, "model.nn")
+    PosixPath('model.nn')
+    >>> model.load_state_dict(load("model.nn"))
     """
     path = Path(path)
     header, arrays = _layout(_state_of(obj))

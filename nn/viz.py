@@ -39,9 +39,10 @@ _HEADER = "#d1f0d1"
 def record_modules(model: Module):
     """Within this block, tag the ops each submodule's forward records with its dotted path.
 
-    >>> with record_modules(model):                          # doctest: +SKIP
+    >>> with record_modules(model):
     ...     loss = nn.mse_loss(model(x), y)
-    >>> ag.draw_graph(loss, params=model.named_parameters(), cluster_by="module")  # doctest: +SKIP
+    >>> ag.draw_graph(loss, params=model.named_parameters(), cluster_by="module")
+    <graphviz.graphs.Digraph object at 0x...>
 
     Uses forward hooks, removed on exit. Ops of the model's own forward (and of the loss) stay
     untagged and are drawn outside the boxes; a module's output box shows its shape and dtype.
@@ -189,7 +190,8 @@ def draw_network(model, detail: str = "auto", max_neurons: int = 10, show_values
     out_features is the next one's in_features); an activation module (ReLU, Tanh, ...)
     registered after a Dense layer is its activation. Returns a ``graphviz.Digraph``.
 
-    >>> draw_network(Sequential(Dense(2, 3), Tanh(), Dense(3, 1)))  # doctest: +SKIP
+    >>> draw_network(Sequential(Dense(2, 3), Tanh(), Dense(3, 1)))
+    <graphviz.graphs.Digraph object at 0x...>
     """
     if detail not in ("auto", "neurons", "layers"):
         raise ValueError(f"draw_network: detail must be 'auto', 'neurons' or 'layers', "
