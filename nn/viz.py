@@ -56,6 +56,7 @@ def record_modules(model: Module):
 
 
 def _tag(path: str, module: Module, args, output) -> None:
+    # Returns None on purpose: a forward hook's non-None return would replace the output.
     tag_nodes(output, args, path, type(module).__name__)
 
 
