@@ -75,8 +75,12 @@ class Module:
                 f"{type(self).__name__}: cannot assign a {type(value).__name__} to the submodule "
                 f"{name!r}: its parameters would silently leave the model. Assign a Module, or "
                 "None to remove it")
-        self._parameters.pop(name, None)
-        self._modules.pop(name, None)
+        # A replacement of the same kind keeps its place (the order of parameters() and so of
+        # the optimizer's state and of state_dict()); anything else is unregistered first.
+        if not (isinstance(value, Parameter) and name in self._parameters):
+            self._parameters.pop(name, None)
+        if not (isinstance(value, Module) and name in self._modules):
+            self._modules.pop(name, None)
         if isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):
