@@ -231,6 +231,7 @@ class Optimizer:
         self._module = params if isinstance(params, Module) else None
         self.param_groups: list[dict] = []
         self.state: list[dict] = []  # one dict per parameter, in the order of ``params``
+        self._checked_values: list[list] = []  # per group: the hyperparameters step() checked
         self.step_count = 0
         groups = [self._checked_group(spec, g, where) for g, spec in enumerate(specs)]
         self._check_distinct([p for group in groups for p in group["params"]], where)
@@ -366,14 +367,27 @@ class Optimizer:
         for g, group in enumerate(self.param_groups):
             here = f"{where}: param_groups[{g}]" if len(self.param_groups) > 1 else where
             lr = _lr_value(group["lr"], self.step_count, here)
-            _raise_problems(self._hyper_problems(group), f"{here}: ", ". Nothing was changed.")
+            values = [group[name] for name in self._ranges]
+            checked = self._checked_values[g] if g < len(self._checked_values) else None
+            if checked is None or any(a is not b for a, b in zip(values, checked)):
+                # checked again only when a value was replaced (the checks cost more than a
+                # small model's update)
+                _raise_problems(self._hyper_problems(group), f"{here}: ",
+                                ". Nothing was changed.")
+                self._checked_values[g:g + 1] = [values]
             if self.differentiable and isinstance(group["lr"], Tensor):
                 lr = group["lr"]  # kept in the graph: hypergradients flow into it
             todo = []
             for j, p in enumerate(group["params"]):
                 state = self.state[index]
-                if p.grad is not None:
-                    self._check_grad(p, state, index, where)
+                grad = p.grad
+                if grad is not None:
+                    data = p.data
+                    if not (isinstance(grad, Tensor) and grad.data.shape == data.shape
+                            and grad.data.dtype == data.dtype
+                            and all(v.data.shape == data.shape for v in state.values()
+                                    if isinstance(v, Tensor))):
+                        self._check_grad(p, state, index, where)  # raises, saying what is wrong
                     todo.append((index, j, p, state))
                 index += 1
             plan.append((group, lr, todo))
