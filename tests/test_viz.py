@@ -422,7 +422,11 @@ def test_network_of_any_module_whose_dense_layers_chain():
         def forward(self, x):
             return self.out(nn.functional.relu(self.hidden(x))) * self.scale
 
-    graph = nn.draw_network(TwoLayer())
+    with pytest.warns(UserWarning) as caught:
+        graph = nn.draw_network(TwoLayer())
+    message = str(caught[0].message)
+    assert "(model) (TwoLayer) is decided by its own forward()" in message
+    assert "parameters outside Dense layers are not drawn: scale (1,)" in message
     assert "(and 1 more outside Dense layers, not drawn)" in graph.source
     assert "layer 2 (out: Dense)" in graph.source
     broken = {"a.weight": np.ones((2, 3)), "b.weight": np.ones((4, 1))}
