@@ -217,6 +217,7 @@ class Function:
                 (x,) = ctx.saved_tensors       # Tensors when create_graph=True, else arrays
                 return grad * 3 * x ** 2       # one gradient per input of forward
 
+        t = ag.Tensor([1.0, 2.0], requires_grad=True)
         y = Cube.apply(t)
 
     ``apply`` passes the ``.data`` of every Tensor/Scalar argument to ``forward`` and anything else
@@ -608,6 +609,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
     single-element output). With ``create_graph=True`` the returned gradients are themselves
     differentiable, which gives second derivatives::
 
+        x = ag.Tensor([1.0, 2.0], requires_grad=True)
+        y = (x ** 3).sum()
         (dx,) = grad(y, x, create_graph=True)
         (d2x,) = grad(dx.sum(), x)
 

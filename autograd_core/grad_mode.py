@@ -96,8 +96,11 @@ class _FixedMode:
 class no_grad(_FixedMode):  # noqa: N801
     """Record nothing inside: for inference and for in-place parameter updates.
 
+    >>> x = ag.Tensor([1.0, 2.0], requires_grad=True)
     >>> with no_grad():
-    ...     y = x * 2            # y.requires_grad is False
+    ...     y = x * 2
+    >>> y.requires_grad
+    False
     """
 
     mode = False

@@ -54,7 +54,7 @@ class Tensor(Variable):
     >>> y = (x * x).sum()
     >>> y.backward()
     >>> x.grad
-    Tensor([2., 4., 6.], dtype=float32)
+    Tensor([2., 4., 6.])
 
     ``data`` is copied into a new numpy array: a list of Python floats becomes float32, a numpy
     array keeps its dtype, Python ints become int64 (only floating tensors can require grad).

@@ -6,7 +6,8 @@
 >>> y = (x @ w).tanh().sum()
 >>> y.backward()
 >>> picture = ag.draw_graph(y)               # a graphviz.Digraph: shows inline in Jupyter
->>> picture.render(outfile="graph.svg")      # doctest: +SKIP  (needs Graphviz's `dot`)
+>>> picture.render(outfile="graph.svg")      # writes the file with Graphviz's dot program
+'graph.svg'
 
 What a picture shows. A graph is made of Function nodes (one per recorded op) and leaves (values
 created with ``requires_grad=True``). A node keeps its inputs but not its output, so:
@@ -266,9 +267,10 @@ def draw_graph(root, params=None, show_values: bool = True, show_grads: bool = T
     Returns a ``graphviz.Digraph``: displayed inline by Jupyter; ``.render(outfile="g.png")``
     (or "g.svg", "g.pdf") writes a file with Graphviz's ``dot``; ``.source`` is the DOT text.
 
-    >>> with nn.record_modules(model):                        # doctest: +SKIP
+    >>> with nn.record_modules(model):
     ...     loss = nn.mse_loss(model(x), y)
-    >>> draw_graph(loss, params=model.named_parameters(), cluster_by="module")  # doctest: +SKIP
+    >>> draw_graph(loss, params=model.named_parameters(), cluster_by="module")
+    <graphviz.graphs.Digraph object at 0x...>
     """
     roots = _variables(root)
     if not roots:
@@ -397,113 +399,112 @@ def _example_expression(**options):
     return draw_graph(loss, **options)
 
 
-def _example_mlp(**options):
-    """A 2-4-1 network's loss on a batch, clustered by module, after backward."""
-    import nn  # only here: autograd_core itself does not depend on nn
-
-    model = nn.Sequential(nn.Dense(2, 4, rng=0), nn.Tanh(), nn.Dense(4, 1, rng=1))
-    x = Tensor(np.random.default_rng(0).normal(size=(8, 2)), dtype="float32")
-    with nn.record_modules(model):
-        loss = nn.mse_loss(model(x), Tensor(np.ones((8, 1), dtype=np.float32)))
-    loss.name = "loss"
-    loss.backward()
-    return draw_graph(loss, params=model.named_parameters(), cluster_by="module", **options)
+EXAMPLES = {"neuron": _example_neuron, "expression": _example_expression}
 
 
-EXAMPLES = {"neuron": _example_neuron, "expression": _example_expression, "mlp": _example_mlp}
+# Shared by this command line and nn's (``python -m nn``, which draws saved models): nn may
+# import the core, never the reverse, so the pieces both need live here.
 
-
-def load_state_file(path) -> dict:
-    """A saved state dict: an ``.npz`` of arrays (read with ``allow_pickle=False``), or a file
-    written by ``nn.save``."""
-    path = Path(path)
-    with open(path, "rb") as file:
-        start = file.read(8)
-    if start.startswith(b"PK"):  # a zip archive: numpy's .npz
-        with np.load(path, allow_pickle=False) as archive:
-            return {name: archive[name] for name in archive.files}
-    import nn  # nn.save's own format: let nn read it
-
-    return nn.load(path)
-
-
-def _saved_model_picture(args):
-    from nn import viz as nn_viz  # the network picture and model rebuilding live in nn
-
-    state = load_state_file(args.model)
-    if not args.graph:
-        return nn_viz.draw_network(state, detail=args.detail, rankdir=args.rankdir)
-    model = nn_viz.model_from_state_dict(state, activation=args.activation)
-    first = model[0]
-    with nn_viz.record_modules(model):
-        out = model(Tensor(np.zeros((1, first.in_features), dtype=first.weight.dtype)))
-    out.name = "output"
-    return draw_graph(out, params=model.named_parameters(), cluster_by="module",
-                      rankdir=args.rankdir, max_nodes=args.max_nodes)
-
-
-def _output_path(output: str | None, fmt: str | None) -> tuple[Path, str]:
-    path = Path(output or "graph.svg")
-    suffix = path.suffix.lstrip(".").lower()
-    fmt = fmt or (suffix if suffix in FORMATS else "svg")
-    if suffix != fmt:
-        path = path.with_name(path.name + "." + fmt)
-    return path, fmt
-
-
-def main(argv=None) -> int:
-    """Command line: render a built-in example's graph or a saved model's picture to a file.
-
-    ``python -m autograd_core [MODEL] [--example neuron|expression|mlp] [-o graph.png] [--graph]
-    [--dot]``; ``python -m autograd_core.viz`` and the ``autograd-viz`` console script run the same.
-    Returns the exit status.
-    """
-    parser = argparse.ArgumentParser(
-        prog="python -m autograd_core",
-        description="Render the computation graph of a built-in example, or the network of a "
-                    "saved model (an .npz state dict or a file written by nn.save), to a file.")
-    parser.add_argument("model", nargs="?",
-                        help="saved state dict to draw; leave out to draw --example")
-    parser.add_argument("--example", choices=sorted(EXAMPLES), default="neuron",
-                        help="built-in example to draw (default: neuron, micrograd's)")
-    parser.add_argument("-o", "--output", help="file to write; its suffix (.svg, .png, .pdf) "
-                        "picks the format (default: graph.svg)")
-    parser.add_argument("--format", choices=FORMATS, help="output format (overrides the suffix)")
-    parser.add_argument("--graph", action="store_true", help="saved model: draw the computation "
-                        "graph of one forward pass instead of the network of neurons/layers")
-    parser.add_argument("--activation", default="relu",
-                        choices=("relu", "tanh", "sigmoid", "leaky_relu", "identity"),
-                        help="saved model with --graph: activation between Dense layers "
-                             "(a state dict does not record it; default relu)")
-    parser.add_argument("--detail", choices=("auto", "neurons", "layers"), default="auto",
-                        help="saved model: neurons and weights, one box per layer, or auto")
+def add_output_arguments(parser: argparse.ArgumentParser, default: str) -> None:
+    """Add the options every picture command line has: -o, --format, --rankdir, --max-nodes,
+    --dot. ``default`` is the file written when -o is left out."""
+    parser.add_argument("-o", "--output", help=f"file to write; its suffix ({', '.join(FORMATS)}) "
+                        f"picks the format (default: {default})")
+    parser.add_argument("--format", choices=FORMATS,
+                        help="output format: names the suffix when -o has none, must match it "
+                             "when it has one")
     parser.add_argument("--rankdir", choices=RANKDIRS, default="LR")
     parser.add_argument("--max-nodes", type=int, default=500)
     parser.add_argument("--dot", action="store_true",
                         help="print the DOT source instead of rendering (no Graphviz needed)")
-    args = parser.parse_args(argv)
+    parser.set_defaults(default_output=default)
 
+
+def output_path(output: str | None, fmt: str | None, default: str = "graph.svg"
+                ) -> tuple[Path, str]:
+    """The file to write and its format, from ``-o`` and ``--format``.
+
+    The suffix picks the format (any case: ``net.PNG`` is a png). A name without a suffix gets
+    the format's (``--format``, else svg). An unknown suffix, or a ``--format`` that differs from
+    the suffix, raises ValueError: the file written is always the file named, in the format its
+    name says.
+    """
+    if fmt is not None and fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: the formats are {', '.join(FORMATS)}")
+    path = Path(output or Path(default).with_suffix("." + (fmt or "svg")))
+    suffix = path.suffix.lstrip(".").lower()
+    if not suffix:
+        fmt = fmt or "svg"
+        return path.with_name(f"{path.name}.{fmt}"), fmt
+    if suffix not in FORMATS:
+        raise ValueError(f"cannot write {str(path)!r}: unknown suffix {path.suffix!r}; the suffix "
+                         f"picks the format, one of {', '.join(FORMATS)}")
+    if fmt is not None and fmt != suffix:
+        renamed = str(path.with_suffix("." + fmt))
+        raise ValueError(f"cannot write {str(path)!r} as {fmt}: --format {fmt} contradicts the "
+                         f"suffix {path.suffix!r}; name the file {renamed!r}, or leave out "
+                         "--format")
+    return path, suffix
+
+
+def finish_command(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                   make_picture) -> int:
+    """The end both picture command lines share: refuse a bad ``-o``/``--format`` before anything
+    is drawn or written, call ``make_picture()``, then print its DOT source (``--dot``) or render
+    it to the file :func:`output_path` names. Returns the exit status."""
     try:
-        if args.model:
-            picture = _saved_model_picture(args)
-        else:
-            picture = EXAMPLES[args.example](rankdir=args.rankdir, max_nodes=args.max_nodes)
+        path, fmt = output_path(args.output, args.format, args.default_output)
+    except ValueError as error:
+        parser.error(str(error))  # exits with status 2, as for any other bad argument
+    try:
+        picture = make_picture()
     except (OSError, ValueError, AutogradError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 1
     if args.dot:
         print(picture.source)
         return 0
-    path, fmt = _output_path(args.output, args.format)
     try:
         picture.render(outfile=path, format=fmt, cleanup=True)
     except graphviz.ExecutableNotFound:
-        print("error: Graphviz's `dot` program was not found: install Graphviz (Debian/Ubuntu: "
-              "apt-get install graphviz; macOS: brew install graphviz), or pass --dot to print "
-              "the DOT source", file=sys.stderr)
+        print(f"{parser.prog}: error: Graphviz's `dot` program was not found: install Graphviz "
+              "(Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz), or pass "
+              "--dot to print the DOT source", file=sys.stderr)
         return 1
     print(path)
     return 0
+
+
+def main(argv=None) -> int:
+    """Command line: render one of the core's built-in examples to a file.
+
+    ``python -m autograd_core [--example neuron|expression] [-o graph.png] [--dot]``;
+    ``python -m autograd_core.viz`` and the ``autograd-viz`` console script run the same. Saved
+    models are drawn by nn's command line, ``python -m nn MODEL``: the core does not know nn.
+    Returns the exit status.
+    """
+    prog = "python -m autograd_core"
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Render the computation graph of a built-in example to a file. To draw a "
+                    "saved model, use `python -m nn MODEL` (--help there).")
+    # Accepted only to point to `python -m nn`: the core cannot read nn's files.
+    parser.add_argument("model", nargs="?", help=argparse.SUPPRESS)
+    parser.add_argument("--example", default="neuron", metavar="{" + ",".join(EXAMPLES) + "}",
+                        help="built-in example to draw (default: neuron, micrograd's)")
+    add_output_arguments(parser, "graph.svg")
+    args = parser.parse_args(argv)
+    if args.model is not None:
+        parser.error(f"{args.model!r}: this command draws only the core's built-in examples; to "
+                     f"draw a saved model (an .npz state dict or a file written by nn.save), run "
+                     f"`python -m nn {args.model}` (same -o, --format and --dot options)")
+    if args.example not in EXAMPLES:
+        moved = "; mlp is nn's example: `python -m nn --example mlp`" * (args.example == "mlp")
+        parser.error(f"--example: unknown example {args.example!r}, choose from "
+                     f"{', '.join(EXAMPLES)}{moved}")
+    example = EXAMPLES[args.example]
+    return finish_command(parser, args, lambda: example(rankdir=args.rankdir,
+                                                        max_nodes=args.max_nodes))
 
 
 if __name__ == "__main__":

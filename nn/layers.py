@@ -20,6 +20,10 @@ class Dense(Module):
     :mod:`nn.init`) or is a callable ``(shape, rng, dtype) -> array``; biases start at zero.
     ``rng`` is a seed or a ``numpy.random.Generator``, for reproducible weights.
 
+    The layer computes in its parameters' dtype (``dtype``, float32 by default): floating input
+    of another dtype (float64 numpy data, say) is cast to it, so the output is in that dtype too
+    and the input's gradient is cast back to the input's dtype.
+
     >>> layer = Dense(3, 2, rng=0)
     >>> layer(ag.ones(4, 3)).shape
     (4, 2)
@@ -46,6 +50,15 @@ class Dense(Module):
             raise ShapeError(f"Dense: input of shape {shape} does not fit a layer with "
                              f"in_features={self.in_features}: expected shape "
                              f"(..., {self.in_features})")
+        # The layer computes in its parameters' dtype: float64 data must not silently turn a
+        # float32 model's whole forward and backward into float64. A Tensor is cast by a
+        # recorded op, so its gradient comes back in its own dtype.
+        dtype = self.weight.dtype
+        if isinstance(x, ag.Tensor):
+            if x.dtype != dtype:
+                x = x.astype(dtype)
+        elif np.asarray(x).dtype != dtype:
+            x = np.asarray(x, dtype=dtype)
         return ag.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:

@@ -7,11 +7,13 @@ one registers it, so ``parameters()``, ``named_parameters()``, ``state_dict()`` 
     class TwoLayer(Module):
         def __init__(self):
             super().__init__()
-            self.hidden = Dense(2, 16, seed=0)
-            self.out = Dense(16, 3, seed=1)
+            self.hidden = Dense(2, 16, rng=0)
+            self.out = Dense(16, 3, rng=1)
 
         def forward(self, x):
             return self.out(relu(self.hidden(x)))
+
+    scores = TwoLayer()(np.ones((5, 2), dtype=np.float32))    # shape (5, 3)
 """
 
 from __future__ import annotations
@@ -56,11 +58,31 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() in __init__ "
                                  f"before assigning attributes (assigning {name!r})")
-        self._parameters.pop(name, None)
-        self._modules.pop(name, None)
         if isinstance(value, (list, tuple)) and value and all(
                 isinstance(v, Module) for v in value):
             value = ModuleList(value)
+        # Replacing a registered part with something that cannot be registered would drop it
+        # from parameters(), state_dict(), the optimizer and nn.save without a word: refused,
+        # as PyTorch does (None still removes it on purpose).
+        if name in self._parameters and value is not None and not isinstance(
+                value, (Parameter, Module)):
+            raise TypeError(
+                f"{type(self).__name__}: cannot assign a {type(value).__name__} to the parameter "
+                f"{name!r}: it would no longer be trained or saved. Change its values in place "
+                f"(with no_grad(): module.{name}[...] = new_values, or module.{name}.data = "
+                f"array), assign an nn.Parameter, or assign None to remove it")
+        if name in self._modules and value is not None and not isinstance(
+                value, (Parameter, Module)):
+            raise TypeError(
+                f"{type(self).__name__}: cannot assign a {type(value).__name__} to the submodule "
+                f"{name!r}: its parameters would silently leave the model. Assign a Module, or "
+                "None to remove it")
+        # A replacement of the same kind keeps its place (the order of parameters() and so of
+        # the optimizer's state and of state_dict()); anything else is unregistered first.
+        if not (isinstance(value, Parameter) and name in self._parameters):
+            self._parameters.pop(name, None)
+        if not (isinstance(value, Module) and name in self._modules):
+            self._modules.pop(name, None)
         if isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):
@@ -84,19 +106,28 @@ class Module:
     def __call__(self, *args, **kwargs):
         if self._forward_pre_hooks:  # checked first: most modules have no hooks
             for hook in tuple(self._forward_pre_hooks.values()):
-                hook(self, args)
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
         out = self.forward(*args, **kwargs)
         if self._forward_hooks:
             for hook in tuple(self._forward_hooks.values()):
-                hook(self, args, out)
+                result = hook(self, args, out)
+                if result is not None:
+                    out = result
         return out
 
     def register_forward_pre_hook(self, hook) -> HookHandle:
-        """Call ``hook(module, args)`` before every forward; ``.remove()`` the handle to stop."""
+        """Call ``hook(module, args)`` before every forward, as PyTorch's: ``args`` is the tuple
+        of positional inputs; a hook that returns something other than None replaces them (a
+        value that is not a tuple becomes the only input). Hooks run in registration order,
+        each seeing the inputs the previous one returned. ``.remove()`` the handle to stop."""
         return HookHandle(self._forward_pre_hooks, hook)
 
     def register_forward_hook(self, hook) -> HookHandle:
-        """Call ``hook(module, args, output)`` after every forward (as PyTorch's)."""
+        """Call ``hook(module, args, output)`` after every forward, as PyTorch's: a hook that
+        returns something other than None replaces the output (the next hook, and the caller,
+        get the returned value). ``.remove()`` the handle to stop."""
         return HookHandle(self._forward_hooks, hook)
 
     def train(self, mode: bool = True) -> Module:
@@ -223,18 +254,35 @@ class Module:
 
     def summary(self, input_shape: tuple | None = None, dtype=np.float32) -> str:
         """A table of the layers (with output shapes when ``input_shape`` is given, batch axis
-        included) and parameter counts."""
-        rows = []
+        included) and parameter counts.
+
+        A row is an innermost module, or any module that holds parameters directly (the model
+        itself is shown as ``(model)``); each parameter is counted once, in the first row that
+        holds it, so the counts add up to the total. With ``input_shape`` rows follow the order
+        of the calls; a module called again shows ``(shared)``, one never called comes last
+        with no shape.
+        """
+        shown = [(path or "(model)", module) for path, module in self.named_modules()
+                 if module._parameters or (path and not module._modules)]
         if input_shape is not None:
-            rows = _trace_output_shapes(self, input_shape, dtype)
+            calls = _trace_output_shapes(self, shown, input_shape, dtype)
+            called = {id(module) for _, module, _ in calls}
+            calls += [(path, module, None) for path, module in shown if id(module) not in called]
         else:
-            for path, module in self.named_modules():
-                if path and not module._modules:
-                    rows.append((path, type(module).__name__, None,
-                                 sum(p.size for p in module._parameters.values())))
+            calls = [(path, module, None) for path, module in shown]
+        rows, seen = [], set()
+        for path, module, shape in calls:
+            if id(module) in seen:
+                count = "(shared)"
+            else:
+                seen.add(id(module))
+                params = [p for p in module._parameters.values()
+                          if p is not None and id(p) not in seen]
+                seen.update(id(p) for p in params)
+                count = f"{sum(p.size for p in params):,}"
+            rows.append((path, type(module).__name__, "" if shape is None else str(shape), count))
         header = ("layer", "type", "output shape", "parameters")
-        table = [header] + [(path, kind, "" if shape is None else str(shape), f"{count:,}")
-                            for path, kind, shape, count in rows]
+        table = [header] + rows
         widths = [max(len(row[i]) for row in table) for i in range(4)]
         lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
                  for row in table]
@@ -245,19 +293,17 @@ class Module:
         return "\n".join(lines)
 
 
-def _trace_output_shapes(model: Module, input_shape: tuple, dtype) -> list:
-    """Run the model once on zeros, recording each innermost module's output shape."""
-    from autograd_core import no_grad
-
-    rows = []
+def _trace_output_shapes(model: Module, shown: list, input_shape: tuple, dtype) -> list:
+    """Run the model once on zeros: (path, module, output shape) of each call of a module in
+    ``shown``, in the order the calls end."""
+    calls = []
 
     def record(module, args, out, path):
-        rows.append((path, type(module).__name__, tuple(np.shape(out)),
-                     sum(p.size for p in module._parameters.values())))
+        calls.append((path, module, tuple(np.shape(out))))
 
     handles = [module.register_forward_hook(
                    lambda m, a, o, path=path: record(m, a, o, path))
-               for path, module in model.named_modules() if path and not module._modules]
+               for path, module in shown]
     was_training = model.training
     try:
         model.eval()
@@ -267,7 +313,7 @@ def _trace_output_shapes(model: Module, input_shape: tuple, dtype) -> list:
         model.train(was_training)
         for handle in handles:
             handle.remove()
-    return rows
+    return calls
 
 
 class HookHandle:
@@ -306,14 +352,26 @@ class Sequential(Module):
             x = layer(x)
         return x
 
-    def __getitem__(self, index: int) -> Module:
-        return list(self._modules.values())[index]
+    def __getitem__(self, index: int | slice) -> Module:
+        """The part at ``index``; a slice gives a Sequential of those parts (the same modules,
+        not copies), as PyTorch's."""
+        parts = list(self._modules.values())
+        if isinstance(index, slice):
+            return Sequential(*parts[index])
+        return parts[index]
 
     def __len__(self) -> int:
         return len(self._modules)
 
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
+
+    def append(self, module: Module) -> Sequential:
+        """Add ``module`` at the end (named ``len(self)``); returns self, as PyTorch's."""
+        if not isinstance(module, Module):
+            raise TypeError(f"Sequential.append: expected a Module, got {type(module).__name__}")
+        setattr(self, str(len(self._modules)), module)
+        return self
 
 
 class ModuleList(Module):
@@ -330,8 +388,12 @@ class ModuleList(Module):
         setattr(self, str(len(self._modules)), module)
         return self
 
-    def __getitem__(self, index: int) -> Module:
-        return list(self._modules.values())[index]
+    def __getitem__(self, index: int | slice) -> Module:
+        """The module at ``index``; a slice gives a ModuleList of those modules."""
+        modules = list(self._modules.values())
+        if isinstance(index, slice):
+            return ModuleList(modules[index])
+        return modules[index]
 
     def __len__(self) -> int:
         return len(self._modules)

@@ -154,8 +154,9 @@ def save(obj, path) -> Path:
     Values may be numpy arrays, Tensors, numpy scalars and Python ints, floats, bools, strings
     or None. Returns the path as a ``Path``.
 
-    >>> save(model, "model.nn")                     # doctest: +SKIP
-    >>> model.load_state_dict(load("model.nn"))     # doctest: +SKIP
+    >>> save(model, "model.nn")
+    PosixPath('model.nn')
+    >>> model.load_state_dict(load("model.nn"))
     """
     path = Path(path)
     header, arrays = _layout(_state_of(obj))
@@ -288,17 +289,34 @@ def load_state(path) -> OrderedDict:
     return state
 
 
+def _check_same_dtypes(model, state: Mapping, where: str) -> None:
+    """Refuse a file whose arrays differ in dtype from the model's parameters: a file is the
+    model as it was saved, and casting (float32 into a float16 model, say) would silently
+    change the values. Convert on purpose: ``model.load_state_dict`` casts within a kind."""
+    if not callable(getattr(model, "named_parameters", None)):
+        return
+    problems = [f"{name}: {np.asarray(state[name]).dtype} in the file, {param.dtype} in the "
+                "model" for name, param in model.named_parameters()
+                if name in state and np.asarray(state[name]).dtype != param.dtype]
+    if problems:
+        raise StateDictError(f"{where} into {type(model).__name__}: dtypes differ: "
+                             + "; ".join(problems) + ". The model was not changed (to convert "
+                             "on purpose, pass the loaded state to model.load_state_dict).")
+
+
 def load(path, model=None, strict: bool = True) -> OrderedDict:
     """Read a state dict saved by :func:`save`; with ``model``, also load it into the model.
 
     Returns an OrderedDict of name -> numpy array (or Python number). Loading into a model
-    checks everything first: missing or unexpected names (when ``strict``) and wrong shapes
-    raise a StateDictError listing them, and the model is left unchanged. A file that is not
+    checks everything first: missing or unexpected names (when ``strict``), wrong shapes and
+    dtypes other than the model's (no silent casting) raise a StateDictError listing them, and
+    the model is left unchanged. A file that is not
     ours, truncated or corrupted raises a CheckpointError; a missing one a FileNotFoundError.
     """
     state = load_state(path)
     if model is not None:
         try:
+            _check_same_dtypes(model, state, f"load {str(path)!r}")
             model.load_state_dict(state, strict=strict)
         except StateDictError as error:
             if any(name.startswith("model.") for name in state):
@@ -334,8 +352,9 @@ def _split(state: Mapping, prefix: str) -> OrderedDict:
 
 def load_checkpoint(path, model=None, optimizer=None, strict: bool = True) -> dict:
     """Read a file written by :func:`save_checkpoint`, loading the states into ``model`` and
-    ``optimizer`` when given. Both are checked before either changes: if the optimizer's state
-    does not fit, the model is put back as it was.
+    ``optimizer`` when given. Both are checked before either changes (the model's arrays must
+    have its dtypes, as in :func:`load`): if the optimizer's state does not fit, the model is
+    put back as it was.
 
     Returns ``{'model': state, 'optimizer': state, 'epoch': int or None, 'extra': {...}}``.
     """
@@ -351,6 +370,7 @@ def load_checkpoint(path, model=None, optimizer=None, strict: bool = True) -> di
         raise StateDictError(f"load_checkpoint: {str(path)!r} holds no optimizer state, but an "
                              "optimizer was given to load it into")
     if model is not None:
+        _check_same_dtypes(model, parts["model"], f"load_checkpoint {str(path)!r}")
         before = model.state_dict()
         model.load_state_dict(parts["model"], strict=strict)
         if optimizer is not None:

@@ -4,9 +4,10 @@
 step), records a :class:`History`, evaluates on validation data under ``no_grad`` and can stop
 early on the validation loss::
 
-    history = fit(model, cross_entropy, Adam(model.parameters(), lr=0.01), (x, y), epochs=20,
-                  batch_size=32, val_data=(x_val, y_val), metrics=["accuracy"], rng=0)
-    history.val_accuracy[-1]
+    (x, y), (x_val, y_val) = train_val_split(x, y, val_fraction=0.25, rng=0)
+    history = fit(model, mse_loss, Adam(model.parameters(), lr=0.01), (x, y), epochs=20,
+                  batch_size=32, val_data=(x_val, y_val), rng=0)
+    history.val_loss[-1]
 """
 
 from __future__ import annotations

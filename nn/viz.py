@@ -12,6 +12,7 @@ them grouped in one box per module.
 from __future__ import annotations
 
 import html
+import warnings
 from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,12 +24,15 @@ import numpy as np
 from autograd_core import Tensor
 from autograd_core.viz import RANKDIRS, tag_nodes
 
-from .layers import Dense, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .layers import Dense, Dropout, Flatten, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .module import Module, Sequential
 
 _ACTIVATIONS = {ReLU: "relu", Tanh: "tanh", Sigmoid: "sigmoid", LeakyReLU: "leaky_relu",
                 Softmax: "softmax", Identity: "identity"}
 _BY_NAME = {name: cls for cls, name in _ACTIVATIONS.items()}
+# Modules whose place in a chain is all there is to them: a Sequential of these (and of Dense
+# layers and activations) computes exactly the chain that draw_network draws.
+_CHAIN_PARTS = (Sequential, Dropout, Flatten)
 _POSITIVE, _NEGATIVE = "#1f77b4", "#d62728"
 _HEADER = "#d1f0d1"
 
@@ -39,9 +43,10 @@ _HEADER = "#d1f0d1"
 def record_modules(model: Module):
     """Within this block, tag the ops each submodule's forward records with its dotted path.
 
-    >>> with record_modules(model):                          # doctest: +SKIP
+    >>> with record_modules(model):
     ...     loss = nn.mse_loss(model(x), y)
-    >>> ag.draw_graph(loss, params=model.named_parameters(), cluster_by="module")  # doctest: +SKIP
+    >>> ag.draw_graph(loss, params=model.named_parameters(), cluster_by="module")
+    <graphviz.graphs.Digraph object at 0x...>
 
     Uses forward hooks, removed on exit. Ops of the model's own forward (and of the loss) stay
     untagged and are drawn outside the boxes; a module's output box shows its shape and dtype.
@@ -56,6 +61,7 @@ def record_modules(model: Module):
 
 
 def _tag(path: str, module: Module, args, output) -> None:
+    # Returns None on purpose: a forward hook's non-None return would replace the output.
     tag_nodes(output, args, path, type(module).__name__)
 
 
@@ -81,21 +87,28 @@ def _array(value) -> np.ndarray:
     return np.asarray(value.data if isinstance(value, Tensor) else value)
 
 
-def _layers_of_module(model: Module) -> tuple[list[DenseLayer], int]:
-    """The Dense layers in registration order, each with the activation modules after it, and
-    the number of parameters outside Dense layers (not drawn)."""
-    layers, in_dense = [], 0
+def _layers_of_module(model: Module) -> tuple[list[DenseLayer], int, list[str], list[str]]:
+    """The Dense layers in registration order, each with the activation modules after it; the
+    number of parameters outside Dense layers (not drawn), their names, and the modules whose
+    own forward decides the wiring (so the chain drawn may not be what the model computes)."""
+    layers, in_dense, custom = [], 0, []
+    dense_params = set()
     for path, module in model.named_modules():
         if isinstance(module, Dense):
             bias = None if module.bias is None else module.bias.data
             layers.append(DenseLayer(path, module.in_features, module.out_features,
                                      module.weight.data, bias))
             in_dense += layers[-1].num_parameters
+            dense_params.update(id(p) for p in module._parameters.values())
         elif type(module) in _ACTIVATIONS and layers:
             name = _ACTIVATIONS[type(module)]
             last = layers[-1]
             last.activation = name if last.activation is None else f"{last.activation}, {name}"
-    return layers, model.num_parameters() - in_dense
+        elif type(module) not in _CHAIN_PARTS and type(module) not in _ACTIVATIONS:
+            custom.append(f"{path or '(model)'} ({type(module).__name__})")
+    undrawn = [f"{name} {tuple(p.shape)}" for name, p in model.named_parameters()
+               if id(p) not in dense_params]
+    return layers, model.num_parameters() - in_dense, undrawn, custom
 
 
 def _layers_of_state(state: Mapping) -> list[DenseLayer]:
@@ -122,7 +135,7 @@ def _layers_of_state(state: Mapping) -> list[DenseLayer]:
 def dense_layers(model) -> list[DenseLayer]:
     """The Dense layers of ``model`` (a Module or a state dict) as a checked chain."""
     if isinstance(model, Module):
-        layers, _ = _layers_of_module(model)
+        layers = _layers_of_module(model)[0]
     elif isinstance(model, Mapping):
         layers = _layers_of_state(model)
     else:
@@ -187,9 +200,13 @@ def draw_network(model, detail: str = "auto", max_neurons: int = 10, show_values
 
     Dense layers are taken in the order they are registered and must chain (each one's
     out_features is the next one's in_features); an activation module (ReLU, Tanh, ...)
-    registered after a Dense layer is its activation. Returns a ``graphviz.Digraph``.
+    registered after a Dense layer is its activation. That is exactly what a Sequential of
+    Dense layers, activations, Dropout and Flatten computes; for any other module (one with its
+    own forward, which may add skip connections) or parameters outside Dense layers, a
+    UserWarning names what the picture cannot show. Returns a ``graphviz.Digraph``.
 
-    >>> draw_network(Sequential(Dense(2, 3), Tanh(), Dense(3, 1)))  # doctest: +SKIP
+    >>> draw_network(Sequential(Dense(2, 3), Tanh(), Dense(3, 1)))
+    <graphviz.graphs.Digraph object at 0x...>
     """
     if detail not in ("auto", "neurons", "layers"):
         raise ValueError(f"draw_network: detail must be 'auto', 'neurons' or 'layers', "
@@ -197,7 +214,22 @@ def draw_network(model, detail: str = "auto", max_neurons: int = 10, show_values
     if rankdir not in RANKDIRS:
         raise ValueError(f"draw_network: rankdir must be one of {RANKDIRS}, got {rankdir!r}")
     layers = dense_layers(model)
-    other = _layers_of_module(model)[1] if isinstance(model, Module) else 0
+    other = 0
+    if isinstance(model, Module):
+        _, other, undrawn, custom = _layers_of_module(model)
+        problems = []
+        if custom:
+            problems.append("the wiring of " + ", ".join(custom) + " is decided by its own "
+                            "forward(), which a picture of the structure cannot read: skip "
+                            "connections or reuse are not shown")
+        if undrawn:
+            problems.append("parameters outside Dense layers are not drawn: "
+                            + ", ".join(undrawn))
+        if problems:
+            warnings.warn(f"draw_network: the Dense layers of {type(model).__name__} are drawn "
+                          "as a chain in registration order; " + "; ".join(problems)
+                          + ". For what the model computes, draw a forward pass with "
+                          "autograd_core.draw_graph.", UserWarning, stacklevel=2)
     widest = max([layers[0].in_features] + [layer.out_features for layer in layers])
     if detail == "auto":
         detail = "neurons" if widest <= max_neurons else "layers"

@@ -440,7 +440,7 @@ def test_a_state_dict_that_does_not_fit_is_refused_whole():
     w = ag.Tensor(np.ones((2, 3)), requires_grad=True)
     b = ag.Tensor(np.zeros(3), requires_grad=True)
     opt = Adam([w, b], lr=0.1)
-    w.grad, b.grad = ag.ones(2, 3), ag.ones(3)
+    w.grad, b.grad = ag.Tensor(np.ones((2, 3))), ag.Tensor(np.ones(3))  # float64, as w and b
     opt.step()
     before = opt.state_dict()
 

@@ -1,18 +1,22 @@
 """Pictures: draw_graph (DOT structure, labels, clusters, node limit, rendering), the command
-line, and nn.draw_network. Rendering needs Graphviz's `dot` (scripts/test.sh installs it)."""
+lines (python -m autograd_core, python -m nn) and their output path, and nn.draw_network.
+Rendering needs Graphviz's `dot` (scripts/test.sh installs it)."""
 
+import importlib
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import graphviz
 import numpy as np
 import pytest
 
 import autograd_core as ag
 import nn
 from autograd_core import viz
+from nn import cli as nn_cli
 from nn import viz as nn_viz
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -202,28 +206,172 @@ def test_render_svg_png_and_pdf_and_show_in_jupyter(tmp_path):
     assert "<svg" in bundle["image/svg+xml"]
 
 
-# ---- command line --------------------------------------------------------------------------------
+# ---- command lines -------------------------------------------------------------------------------
+# python -m autograd_core draws the core's examples; python -m nn draws saved models and nn's
+# example. In-process calls to main() where the entry point itself is not what is tested.
 
-def run_cli(*args, module="autograd_core"):
+def run_cli(module, *args):
     return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
 
 
-def test_cli_renders_an_example_and_a_saved_state_dict(tmp_path):
+def saved_files(tmp_path):
+    """The same 3-4-2 network saved as an .npz state dict and with nn.save."""
+    model = mlp((3, 4, 2))
+    npz = tmp_path / "model.npz"
+    np.savez(npz, **model.state_dict())
+    return npz, nn.save(model, tmp_path / "model.nn")
+
+
+def exits_with_usage_error(main, args, capsys) -> str:
+    with pytest.raises(SystemExit) as exited:
+        main([str(arg) for arg in args])
+    assert exited.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_core_cli_renders_its_examples(tmp_path, capsys):
     require_dot()
-    done = run_cli("--example", "mlp", "-o", tmp_path / "mlp.png")
+    done = run_cli("autograd_core", "--example", "expression", "-o", tmp_path / "expr.png")
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "mlp.png").read_bytes().startswith(PNG)
-    saved = tmp_path / "model.npz"
-    np.savez(saved, **mlp((3, 4, 2)).state_dict())
-    done = run_cli(saved, "-o", tmp_path / "net.svg")
+    assert done.stdout.strip() == str(tmp_path / "expr.png")
+    assert (tmp_path / "expr.png").read_bytes().startswith(PNG)
+    done = run_cli("autograd_core.viz", "--dot")  # the default example: micrograd's neuron
+    assert done.returncode == 0, done.stderr
+    nodes, _ = parse(graphviz.Source(done.stdout))
+    assert ops(nodes) == ["Add", "Add", "Mul", "Mul", "Tanh"]
+    assert viz.main(["--example", "neuron", "--dot", "--rankdir", "TB"]) == 0
+    assert "rankdir=TB" in capsys.readouterr().out
+
+
+def test_core_cli_sends_saved_models_and_the_mlp_example_to_nn(tmp_path, capsys):
+    npz, saved = saved_files(tmp_path)
+    for model in (npz, saved):
+        error = exits_with_usage_error(viz.main, [model, "-o", tmp_path / "net.svg"], capsys)
+        assert f"python -m nn {model}" in error and "draws only the core's" in error
+    error = exits_with_usage_error(viz.main, ["--example", "mlp"], capsys)
+    assert "python -m nn --example mlp" in error and "neuron, expression" in error
+    assert sorted(tmp_path.iterdir()) == sorted([npz, saved])  # nothing written
+
+
+def test_nn_cli_draws_saved_state_dicts_and_nn_save_files(tmp_path, capsys):
+    require_dot()
+    npz, saved = saved_files(tmp_path)
+    done = run_cli("nn", npz, "-o", tmp_path / "net.svg")
     assert done.returncode == 0, done.stderr
     assert "layer 2 (2: Dense)" in (tmp_path / "net.svg").read_text()
-    done = run_cli(saved, "--graph", "--dot", module="autograd_core.viz")
+    for model in (npz, saved):
+        assert nn_cli.main([str(model), "--dot"]) == 0
+        nodes, edges = parse(graphviz.Source(capsys.readouterr().out))
+        assert len([n for n in nodes if re.fullmatch(r"a\d+_\d+", n)]) == 3 + 4 + 2
+        assert len([line for _, _, line in edges if "label=<w<SUB>" in line]) == 3 * 4 + 4 * 2
+        assert nn_cli.main([str(model), "--graph", "--dot", "--activation", "tanh"]) == 0
+        graph = capsys.readouterr().out
+        assert graph.count("label=<Linear>") == 2 and graph.count("label=<Tanh>") == 1
+        assert graph.count("subgraph cluster_") == 3  # 0, 1, 2: one box per module
+    done = run_cli("nn", saved, "--graph", "--dot")
     assert done.returncode == 0 and done.stdout.count("label=<Linear>") == 2
+    assert done.stdout.count("label=<Relu>") == 1  # --activation's default
     assert "Warning" not in done.stderr
-    done = run_cli(tmp_path / "missing.npz")
-    assert done.returncode == 1 and "missing.npz" in done.stderr
+
+
+def test_nn_cli_draws_its_mlp_example(tmp_path, capsys):
+    require_dot()
+    assert nn_cli.main(["--example", "mlp", "-o", str(tmp_path / "mlp.png")]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "mlp.png")
+    assert (tmp_path / "mlp.png").read_bytes().startswith(PNG)
+    assert nn_cli.main(["--example", "mlp", "--dot"]) == 0
+    source = capsys.readouterr().out
+    assert source.count("label=<Linear>") == 2 and "<B>0.weight</B>" in source
+
+
+def test_nn_cli_errors_name_the_file_and_the_problem(tmp_path, capsys):
+    npz, saved = saved_files(tmp_path)
+    assert nn_cli.main([str(tmp_path / "missing.npz")]) == 1
+    assert "missing.npz" in capsys.readouterr().err
+    text = tmp_path / "notes.txt"
+    text.write_text("not a model")
+    assert nn_cli.main([str(text), "--dot"]) == 1
+    assert "'" + str(text) + "' is not a readable nn save file" in capsys.readouterr().err
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"PK\x03\x04 and then nothing")
+    assert nn_cli.main([str(broken), "--dot"]) == 1
+    assert "is not a readable .npz archive" in capsys.readouterr().err
+    unchained = tmp_path / "unchained.npz"
+    np.savez(unchained, **{"a.weight": np.ones((2, 3)), "b.weight": np.ones((4, 1))})
+    assert nn_cli.main([str(unchained), "--dot"]) == 1
+    assert "do not form a chain" in capsys.readouterr().err
+    assert "nothing to draw" in exits_with_usage_error(nn_cli.main, [], capsys)
+    error = exits_with_usage_error(nn_cli.main, [saved, "--example", "mlp"], capsys)
+    assert "not both" in error
+    assert sorted(tmp_path.iterdir()) == sorted([npz, saved, text, broken, unchained])
+
+
+def test_console_scripts_run_the_two_command_lines():
+    text = (ROOT / "pyproject.toml").read_text()
+    scripts = text.split("[project.scripts]\n", 1)[1].split("\n\n", 1)[0]
+    targets = dict(re.findall(r'^([\w-]+) = "([\w.]+:\w+)"$', scripts, re.M))
+    assert targets == {"autograd-viz": "autograd_core.viz:main", "nn-viz": "nn.cli:main"}
+    for target, main in zip(targets.values(), (viz.main, nn_cli.main)):
+        module, name = target.split(":")
+        assert getattr(importlib.import_module(module), name) is main
+
+
+# ---- output path (shared by both command lines) --------------------------------------------------
+
+@pytest.mark.parametrize("output, fmt, expected", [
+    ("net.png", None, ("net.png", "png")),
+    ("out/net.PDF", None, ("out/net.PDF", "pdf")),   # any case
+    ("net.svg", "svg", ("net.svg", "svg")),          # --format may repeat the suffix
+    ("net", "png", ("net.png", "png")),              # no suffix: the format's
+    ("net", None, ("net.svg", "svg")),
+    ("v1.2.pdf", None, ("v1.2.pdf", "pdf")),
+    (None, "pdf", ("graph.pdf", "pdf")),             # no -o: the default name
+    (None, None, ("graph.svg", "svg")),
+])
+def test_output_suffix_picks_the_format(output, fmt, expected):
+    assert viz.output_path(output, fmt, "graph.svg") == (Path(expected[0]), expected[1])
+
+
+def test_output_with_an_unknown_suffix_or_a_contradicting_format_is_refused():
+    for fmt in (None, "svg"):  # never x.bmp.svg
+        with pytest.raises(ValueError, match=r"'x\.bmp': unknown suffix '\.bmp'.*svg, png, pdf"):
+            viz.output_path("x.bmp", fmt)
+    with pytest.raises(ValueError, match=r"unknown suffix '\.2'"):
+        viz.output_path("v1.2", None)
+    with pytest.raises(ValueError, match=r"--format png contradicts the suffix '\.svg'.*'x\.png'"):
+        viz.output_path("x.svg", "png")
+    with pytest.raises(ValueError, match="unknown format 'bmp'"):
+        viz.output_path("x", "bmp")
+
+
+@pytest.mark.parametrize("cli", ["autograd_core", "nn"])
+def test_cli_refuses_a_bad_output_and_writes_nothing(cli, tmp_path, capsys):
+    npz, _ = saved_files(tmp_path)
+    main, first = (viz.main, []) if cli == "autograd_core" else (nn_cli.main, [npz])
+    before = sorted(tmp_path.iterdir())
+    for args, expected in ((["-o", tmp_path / "x.bmp"], "unknown suffix '.bmp'"),
+                           (["-o", tmp_path / "x.bmp", "--format", "svg"], "unknown suffix '.bmp'"),
+                           (["-o", tmp_path / "x.svg", "--format", "png"],
+                            "--format png contradicts the suffix '.svg'")):
+        error = exits_with_usage_error(main, first + args, capsys)
+        assert expected in error and ("svg, png, pdf" in error or "x.png" in error)
+    assert sorted(tmp_path.iterdir()) == before
+    done = run_cli(cli, *first, "-o", tmp_path / "x.bmp")
+    assert done.returncode == 2 and "unknown suffix '.bmp'" in done.stderr
+    assert sorted(tmp_path.iterdir()) == before
+
+
+def test_cli_writes_the_file_named_in_the_format_its_suffix_names(tmp_path, capsys):
+    require_dot()
+    npz, _ = saved_files(tmp_path)
+    assert viz.main(["-o", str(tmp_path / "g.PDF")]) == 0
+    assert (tmp_path / "g.PDF").read_bytes().startswith(b"%PDF")
+    assert nn_cli.main([str(npz), "-o", str(tmp_path / "net"), "--format", "png"]) == 0
+    assert capsys.readouterr().out.split() == [str(tmp_path / "g.PDF"), str(tmp_path / "net.png")]
+    assert (tmp_path / "net.png").read_bytes().startswith(PNG)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.PDF", "model.nn", "model.npz",
+                                                          "net.png"]
 
 
 # ---- nn.draw_network -----------------------------------------------------------------------------
@@ -274,7 +422,11 @@ def test_network_of_any_module_whose_dense_layers_chain():
         def forward(self, x):
             return self.out(nn.functional.relu(self.hidden(x))) * self.scale
 
-    graph = nn.draw_network(TwoLayer())
+    with pytest.warns(UserWarning) as caught:
+        graph = nn.draw_network(TwoLayer())
+    message = str(caught[0].message)
+    assert "(model) (TwoLayer) is decided by its own forward()" in message
+    assert "parameters outside Dense layers are not drawn: scale (1,)" in message
     assert "(and 1 more outside Dense layers, not drawn)" in graph.source
     assert "layer 2 (out: Dense)" in graph.source
     broken = {"a.weight": np.ones((2, 3)), "b.weight": np.ones((4, 1))}
