@@ -125,6 +125,12 @@ class Variable:
         return True
 
     @staticmethod
+    def _backward_in_numpy(node, grad):
+        """Run ``node``'s backward again after it raised an ArithmeticError on Python numbers,
+        with numpy's semantics (inf, nan) instead; a family of arrays re-raises."""
+        raise
+
+    @staticmethod
     def _input_shapes(raw, out):
         """The shapes of an op's inputs when the op may have broadcast them (gradients are then
         summed back to those shapes by the engine), or None when there is nothing to undo."""
@@ -489,7 +495,10 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
             if check:
                 anomaly.check_saved(node)
             node._graph_mode = create_graph
-            input_grads = type(node).backward(node, grad)
+            try:
+                input_grads = type(node).backward(node, grad)
+            except ArithmeticError:  # Python floats raise where numpy gives inf or nan
+                input_grads = node._out_type._backward_in_numpy(node, grad)
             edges = node._next
             if type(input_grads) is not tuple and not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)

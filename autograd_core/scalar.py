@@ -147,6 +147,21 @@ class Scalar(Variable):
         except (ArithmeticError, ValueError) as error:  # a custom op's math error
             raise type(error)(f"{function.name()}: {error} (inputs: {list(raw)})") from None
 
+    @staticmethod
+    def _backward_in_numpy(node, grad):
+        # A rule divided by a float 0 (the gradient of log or sqrt at 0, say): the same rule on
+        # float64 numbers gives numpy's inf or nan, as on a Tensor.
+        saved = node._saved
+        node._saved = tuple(np.float64(v) if type(v) is float else v for v in saved)
+        try:
+            with np.errstate(all="ignore"):
+                grads = type(node).backward(node, _as_float64(grad))
+        finally:
+            node._saved = saved
+        if type(grads) is not tuple:
+            return float(grads) if grads is not None else None
+        return tuple(None if g is None else float(g) for g in grads)
+
     def _root_grad(self, grad, create_graph: bool):
         if grad is None:
             grad = 1.0
@@ -213,6 +228,10 @@ class Scalar(Variable):
 
     def __pos__(self):
         return self
+
+
+def _as_float64(x):
+    return np.float64(x) if type(x) is float else x
 
 
 def _value(x):
