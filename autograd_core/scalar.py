@@ -10,11 +10,23 @@ Unlike Tensor, a Scalar requires grad unless told otherwise (``Scalar(1.0, requi
 as every value does in micrograd. Its primitives below run ``math`` on floats forward; their
 backward rules are written with operators and this module's functions, so they run on floats
 (fast) or on Scalars when ``create_graph=True`` asks for a differentiable backward pass.
+
+Values and gradients follow IEEE arithmetic, as a float64 Tensor's (numpy's and PyTorch's) do,
+never Python's exceptions: ``Scalar(1.0) / 0`` is inf, ``Scalar(0.0).log()`` is -inf, the
+gradient of ``x ** 0.5`` at 0 is inf, ``Scalar(-1.0).sqrt()`` is nan, and a NaN input gives a
+NaN output (``relu``, ``maximum`` and ``minimum`` included). Where a derivative has a kink or a
+tie, both front ends pick the same value, as PyTorch: 0 for relu and abs at 0, ``slope`` for
+leaky_relu at 0, half each for a tie of maximum/minimum; a NaN operand of maximum/minimum takes
+the whole gradient. ``tests/test_scalar_tensor_agreement.py`` checks every primitive against
+its Tensor counterpart on 0, +-inf, NaN and ties.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+
+import numpy as np
 
 from . import anomaly
 from . import engine as _engine
@@ -29,6 +41,57 @@ _anomaly = anomaly._state
 
 def _value(x) -> float:
     return x.data if isinstance(x, Scalar) else x
+
+
+# ---- IEEE arithmetic on floats ------------------------------------------------------------------
+# Python raises where numpy and PyTorch return inf or nan (1.0 / 0.0, math.log(0.0), 0.0 ** -1,
+# math.exp(1000.0)). These helpers give the IEEE answer instead; the exception path costs nothing
+# until it is taken. On Scalars they record as the operators do.
+
+_INF, _NAN = math.inf, math.nan
+
+
+def _is_odd_integer(b) -> bool:
+    return b == b and abs(b) != _INF and b == int(b) and int(b) % 2 == 1
+
+
+def _ieee_divide(a: float, b: float) -> float:
+    """a / 0.0 for floats: nan for 0 / 0 and nan / 0, else inf with the sign of a times b's."""
+    if a == 0 or a != a:
+        return _NAN
+    return math.copysign(_INF, a) * math.copysign(1.0, b)
+
+
+def _divide(a, b):
+    """a / b, with x / 0 as IEEE floats have it (inf or nan); Scalars record."""
+    try:
+        return a / b
+    except ZeroDivisionError:
+        return _ieee_divide(float(a), float(b))
+
+
+def _float_power(a: float, b: float) -> float:
+    """a ** b on floats as numpy computes it: never complex (nan for a negative base and a
+    non-integer exponent), inf for 0 ** negative (-inf for -0.0 and an odd exponent), +-inf on
+    overflow. ``a ** 0.5`` is sqrt(a), as numpy and PyTorch compute it (so (-inf) ** 0.5 is nan,
+    where C's pow gives inf)."""
+    if b == 0.5:
+        return math.sqrt(a) if a >= 0 else _NAN
+    try:
+        return math.pow(a, b)
+    except OverflowError:  # |a| ** b too large: negative for a negative base and an odd b
+        return -_INF if a < 0 and _is_odd_integer(b) else _INF
+    except ValueError:
+        if a == 0:  # 0 ** negative
+            return math.copysign(_INF, a) if _is_odd_integer(b) else _INF
+        return _NAN  # a negative base and a non-integer exponent
+
+
+def _power(a, b):
+    """a ** b on floats (IEEE, see _float_power) or Scalars (recorded)."""
+    if isinstance(a, Scalar) or isinstance(b, Scalar):
+        return a ** b
+    return _float_power(a, b)
 
 
 # ---- primitives ---------------------------------------------------------------------------------
@@ -73,12 +136,15 @@ class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a / b
+        try:
+            return a / b
+        except ZeroDivisionError:
+            return _ieee_divide(a, b)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        return grad / b, -grad * a / (b * b)
+        return _divide(grad, b), _divide(-grad * a, b * b)
 
 
 @primitive("scalar")
@@ -96,7 +162,7 @@ class Neg(Function):
 class Pow(Function):
     @staticmethod
     def forward(ctx, a, b):
-        out = math.pow(a, b)  # unlike **, never a complex number: a ValueError instead
+        out = _float_power(a, b)  # unlike **, never a complex number
         ctx.save_for_backward(a, b, out)
         return out
 
@@ -106,10 +172,15 @@ class Pow(Function):
         need_a, need_b = ctx.needs_input_grad
         grad_a = grad_b = None
         if need_a:
-            # A constant exponent 0 gives derivative 0, also at a == 0 where a ** -1 is undefined.
-            # An exponent that is a Scalar keeps the general rule: it is differentiated again.
-            constant_zero = not isinstance(b, Scalar) and b == 0
-            grad_a = grad * 0.0 if constant_zero else grad * b * a ** (b - 1)
+            # An exponent 0 gives derivative 0, also at a == 0 where a ** -1 is inf (as PyTorch).
+            # An exponent that is a Scalar keeps the general rule, with base 1 in place of the
+            # 0 (b * 1 ** (b - 1) is that 0), so that it is differentiated again.
+            if not isinstance(b, Scalar) and b == 0:
+                grad_a = grad * 0.0
+            elif _value(b) == 0 and (_value(a) == 0 or _value(a) != _value(a)):
+                grad_a = grad * b  # a == 0 or nan, where a ** -1 is not finite
+            else:
+                grad_a = grad * b * _power(a, b - 1)
         if need_b:
             grad_b = grad * out * log(a) if _value(a) > 0 else grad * 0.0
         return grad_a, grad_b
@@ -119,7 +190,10 @@ class Pow(Function):
 class Exp(Function):
     @staticmethod
     def forward(ctx, x):
-        out = math.exp(x)
+        try:
+            out = math.exp(x)
+        except OverflowError:
+            out = _INF
         ctx.save_for_backward(out)
         return out
 
@@ -134,26 +208,32 @@ class Log(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return math.log(x)
+        try:
+            return math.log(x)
+        except ValueError:  # log(0) is -inf, log of a negative number nan
+            return -_INF if x == 0 else _NAN
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        return grad / x
+        return _divide(grad, x)
 
 
 @primitive("scalar")
 class Sqrt(Function):
     @staticmethod
     def forward(ctx, x):
-        out = math.sqrt(x)
+        try:
+            out = math.sqrt(x)
+        except ValueError:  # a negative number
+            out = _NAN
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return grad / (out * 2)
+        return _divide(grad, out * 2)
 
 
 @primitive("scalar")
@@ -162,7 +242,8 @@ class Abs(Function):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.sign = (x > 0) - (x < 0)  # 0 at 0, the subgradient PyTorch picks
+        # 0 at 0, the subgradient PyTorch picks; nan at nan, as numpy's sign
+        ctx.sign = (x > 0) - (x < 0) if x == x else _NAN
         return abs(x)
 
     @staticmethod
@@ -208,8 +289,8 @@ class Relu(Function):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.active = x > 0  # the gradient at 0 is 0, as in PyTorch
-        return x if x > 0 else 0.0
+        ctx.active = x > 0  # the gradient at 0 (and at nan) is 0, as Tensor's relu
+        return x if x > 0 or x != x else 0.0  # nan stays nan
 
     @staticmethod
     def backward(ctx, grad):
@@ -231,14 +312,21 @@ class LeakyRelu(Function):
 
 
 class _Extremum(Function):
-    """max/min of two Scalars; at a tie each gets half the gradient (as PyTorch)."""
+    """max/min of two Scalars; at a tie each gets half the gradient (as PyTorch). A NaN operand
+    wins: the result is nan and that operand gets the gradient (both NaN: half each)."""
 
     __slots__ = ("share",)
     larger = True
 
     @classmethod
     def forward(cls, ctx, a, b):
-        ctx.share = 0.5 if a == b else float((a > b) == cls.larger)  # a's share of the gradient
+        if a == b or (a != a and b != b):
+            ctx.share = 0.5  # a's share of the gradient
+        elif a != a or b != b:
+            ctx.share = 1.0 if a != a else 0.0
+            return _NAN
+        else:
+            ctx.share = float((a > b) == cls.larger)
         return float(max(a, b) if cls.larger else min(a, b))  # max(2.5, 3) would be the int 3
 
     @staticmethod
@@ -281,7 +369,7 @@ def _unary(function, x):
         raise _forward_error(function, error, value) from None
     out = _new(Scalar)
     out.data = data
-    out.grad = None
+    out._grad = None
     out.name = None
     if not (x._requires_grad and _grad_state.enabled):
         out._grad_fn = None
@@ -325,7 +413,7 @@ def _binary_operator(function, symbol: str, reflected: bool = False):
             raise _forward_error(function, error, x, y) from None
         out = _new(Scalar)
         out.data = data
-        out.grad = None
+        out._grad = None
         out.name = None
         if (edge_a is None and edge_b is None) or not _grad_state.enabled:
             out._grad_fn = None
@@ -367,7 +455,7 @@ class Scalar(Variable):
         except (TypeError, ValueError):
             raise DTypeError(f"Scalar: expected a real number, got {type(data).__name__} "
                              f"{data!r:.80}") from None
-        self.grad = None
+        self._grad = None
         self._grad_fn = None
         self._requires_grad = bool(requires_grad)
         self.name = name
@@ -377,7 +465,7 @@ class Scalar(Variable):
     def _from_op(cls, data, node):
         scalar = Scalar.__new__(Scalar)
         scalar.data = data
-        scalar.grad = None
+        scalar._grad = None
         scalar._grad_fn = node
         scalar._requires_grad = node is not None
         scalar.name = None
@@ -409,7 +497,22 @@ class Scalar(Variable):
 
     def _accumulate_grad(self, grad, create_graph: bool, claimed: set) -> None:
         grad = self._capture(grad, create_graph, claimed)
-        self.grad = grad if self.grad is None else self.grad + grad
+        self._grad = grad if self._grad is None else self._grad + grad
+
+    def _check_grad(self, value):
+        """``s.grad = value``: None, a real number (kept as a float) or a Scalar."""
+        if isinstance(value, Scalar):
+            return value
+        if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+            return float(value)
+        raise TypeError(f"grad: a Scalar's gradient must be a real number or a Scalar, got "
+                        f"{type(value).__name__} {value!r:.40}")
+
+    @staticmethod
+    def _from_hook(result, create_graph: bool, shape):
+        if create_graph:
+            return result if isinstance(result, Scalar) else Scalar._from_op(float(result), None)
+        return float(_value(result))
 
     # ---- conversions ----------------------------------------------------------------------------
     def item(self) -> float:
@@ -417,6 +520,13 @@ class Scalar(Variable):
 
     def __float__(self) -> float:
         return self.data
+
+    def __bool__(self) -> bool:
+        return self.data != 0.0  # as bool(float): Scalar(0.0) is False
+
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"`` formats the value."""
+        return format(self.data, spec)
 
     def detach(self) -> Scalar:
         """A new leaf with the same value that does not require grad."""
@@ -444,7 +554,21 @@ class Scalar(Variable):
     def __abs__(self):
         return _unary(Abs, self)
 
-    # Comparisons compare values and return plain bools (Scalars stay hashable by identity).
+    # Comparisons compare values and return plain bools, == and != included (as for floats);
+    # Scalars stay hashable by identity, which is what the engine's sets and dicts rely on.
+    __hash__ = Variable.__hash__
+
+    def __eq__(self, other):
+        if isinstance(other, Scalar):
+            return self.data == other.data
+        if isinstance(other, numbers.Real):
+            return self.data == other
+        return NotImplemented
+
+    def __ne__(self, other):
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
+
     def __lt__(self, other):
         return self.data < _value(other)
 
@@ -490,12 +614,16 @@ Scalar._family = Scalar
 
 
 def _operand(other, op: str):
-    """A Scalar, or a Python number used as a constant."""
+    """A Scalar, or a Python number used as a constant (a numpy number becomes a float)."""
     kind = type(other)
     if kind is float or kind is Scalar:  # the common cases, without the checks below
         return other
-    is_number = isinstance(other, (int, float)) and not isinstance(other, bool)
-    if is_number or isinstance(other, Scalar):
+    if isinstance(other, np.generic) and isinstance(other, numbers.Real) \
+            and not isinstance(other, np.bool_):
+        return float(other)  # np.float32, np.float64, np.int64: plain floats, one semantics
+    if isinstance(other, (int, float)) and not isinstance(other, bool):
+        return other
+    if isinstance(other, Scalar):
         return other
     if isinstance(other, Variable):
         raise TypeError(f"Scalar {op}: cannot combine a Scalar with a {type(other).__name__}; "

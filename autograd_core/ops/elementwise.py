@@ -124,11 +124,22 @@ class Pow(Function):
         a_shape, b_shape = ctx.shapes
         grad_a = grad_b = None
         if need_a:
-            if isinstance(b, numbers.Number) and b == 0:
-                grad_a = grad * 0  # d(a**0)/da is 0 everywhere, including a == 0 (as PyTorch)
+            if isinstance(b, numbers.Number):
+                if b == 0:
+                    grad_a = grad * 0  # d(a**0)/da is 0 everywhere, a == 0 included (PyTorch)
+                else:
+                    with np.errstate(divide="ignore"):
+                        grad_a = sum_to(grad * b * a ** (b - 1), a_shape)
             else:
-                with np.errstate(divide="ignore"):
-                    grad_a = sum_to(grad * b * a ** (b - 1), a_shape)
+                # An exponent array or tensor: where it is 0 the derivative is 0 too (PyTorch),
+                # even at a == 0 or nan, where b * a ** (b - 1) would be 0 * inf or 0 * nan.
+                # Base 1 there gives b * 1 ** (b - 1) = 0 and keeps the rule differentiable in b.
+                a_raw = a.data if isinstance(a, Variable) else np.asarray(a)
+                b_raw = b.data if isinstance(b, Variable) else np.asarray(b)
+                undefined = (b_raw == 0) & ((a_raw == 0) | np.isnan(a_raw))
+                base = where(undefined, 1, a) if undefined.any() else a
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    grad_a = sum_to(grad * b * base ** (b - 1), a_shape)
         if need_b:
             # d(a**b)/db = a**b * log(a); taken as 0 where a <= 0, where no real log exists.
             positive = a > 0
@@ -245,7 +256,7 @@ class Sigmoid(Function):
 
 @primitive("tensor")
 class Relu(Function):
-    """max(x, 0); the gradient at 0 is 0, as in PyTorch."""
+    """max(x, 0); the gradient at 0 is 0, as in PyTorch; relu(nan) is nan, with gradient 0."""
 
     @staticmethod
     def forward(ctx, x):
@@ -278,7 +289,11 @@ class LeakyRelu(Function):
 # ---- choosing between inputs --------------------------------------------------------------------
 
 class _Extremum(Function):
-    """maximum/minimum of two inputs; at ties each input gets half the gradient (as PyTorch)."""
+    """maximum/minimum of two inputs; at ties each input gets half the gradient (as PyTorch).
+
+    NaN propagates, as numpy's and PyTorch's maximum: the result is nan and the NaN operand
+    gets the gradient (two NaNs share it as a tie).
+    """
 
     pick = None  # np.maximum or np.minimum
 
@@ -293,8 +308,12 @@ class _Extremum(Function):
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
         a_shape, b_shape = ctx.shapes
-        wins = (a > b) if ctx.pick is np.maximum else (a < b)
-        ties = a == b
+        a_raw = a.data if isinstance(a, Variable) else np.asarray(a)
+        b_raw = b.data if isinstance(b, Variable) else np.asarray(b)
+        a_nan, b_nan = np.isnan(a_raw), np.isnan(b_raw)
+        # A NaN wins over a number; NaN against NaN is a tie. Constants (masks) throughout.
+        wins = ((a_raw > b_raw) if ctx.pick is np.maximum else (a_raw < b_raw)) | (a_nan & ~b_nan)
+        ties = (a_raw == b_raw) | (a_nan & b_nan)
         half = grad * 0.5
         grad_a = grad_b = None
         if need_a:
@@ -433,7 +452,7 @@ def relu(x):
 def leaky_relu(x, slope: float = 0.01):
     """x for x > 0, else slope * x; its gradient at 0 is ``slope``, as in PyTorch."""
     if isinstance(x, Variable):
-        return LeakyRelu.apply(x, slope=slope)
+        return LeakyRelu.apply(x, slope=_weak(slope))
     return np.where(x > 0, x, x * slope)
 
 
@@ -456,10 +475,20 @@ def where(condition, a, b):
     return np.where(condition, a, b)
 
 
+def _weak(value):
+    """A numpy scalar or 0-d array as a Python number, so that it does not widen a float32
+    tensor (as Function.apply does for positional constants)."""
+    if isinstance(value, np.generic) or (type(value) is np.ndarray and value.ndim == 0):
+        return value.item()
+    return value
+
+
 def clip(x, low=None, high=None):
     """x limited to [low, high]; the gradient is 1 inside and on the bounds, 0 beyond (as
     PyTorch's clamp), so values clipped away pass no gradient."""
-    return Clip.apply(x, low=low, high=high) if isinstance(x, Variable) else np.clip(x, low, high)
+    if isinstance(x, Variable):
+        return Clip.apply(x, low=_weak(low), high=_weak(high))
+    return np.clip(x, low, high)
 
 
 def sign(x):
