@@ -101,6 +101,62 @@ def _roles_of(saved: tuple, raw, out):
 _DONE = object()  # in topological_order's stack: the item below it has had its inputs listed
 
 
+# ---- hooks and retained gradients ---------------------------------------------------------------
+# Rare, so kept off the common path: a node's ``_retained`` slot is None unless retain_grad() or
+# register_hook() was called on its value, and then holds a _NodeExtras; a leaf's hooks live in
+# _leaf_hooks, looked up only when that dict is not empty.
+_leaf_hooks: dict = {}  # id(leaf) -> {handle id: hook}
+
+
+def _shape_of(data) -> tuple:
+    return getattr(data, "shape", ())
+
+
+class _NodeExtras:
+    """What a node keeps for its output value beyond the graph: the value itself, weakly, when
+    retain_grad() asked for its gradient (calling the extras gives it, or None), and hooks."""
+
+    __slots__ = ("retained", "hooks", "shape")
+
+    def __init__(self):
+        self.retained = None
+        self.hooks = None
+        self.shape = None
+
+    def __call__(self):
+        return None if self.retained is None else self.retained()
+
+
+def _extras_of(node) -> _NodeExtras:
+    if node._retained is None:
+        node._retained = _NodeExtras()
+    return node._retained
+
+
+class RemovableHandle:
+    """Returned by ``register_hook``: ``remove()`` takes the hook off again."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict, hook):
+        RemovableHandle._next_id += 1
+        self.id = RemovableHandle._next_id
+        self._hooks = hooks
+        hooks[self.id] = hook
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+
+def _run_hooks(hooks: dict, grad, family, create_graph: bool, shape):
+    """Pass ``grad`` through each hook in registration order; each may replace it."""
+    for hook in list(hooks.values()):
+        result = hook(grad if create_graph else family._from_op(grad, None))
+        if result is not None:
+            grad = family._from_hook(result, create_graph, shape)
+    return grad
+
+
 class Variable:
     """A value that can take part in a graph: the common base of Tensor and Scalar.
 
@@ -108,7 +164,9 @@ class Variable:
     graph logic itself lives here and in the engine functions.
     """
 
-    __slots__ = ("data", "grad", "_requires_grad", "_grad_fn", "name", "__weakref__")
+    # ``_grad`` is read and written by the engine directly; users go through the ``grad``
+    # property, whose setter lets a family check what is assigned (Tensor._check_grad).
+    __slots__ = ("data", "_grad", "_requires_grad", "_grad_fn", "name", "__weakref__")
 
     # ---- hooks each family implements -------------------------------------------------------
     @classmethod
@@ -149,6 +207,26 @@ class Variable:
         """Turn a gradient reached during ``grad()`` into the value returned to the user."""
         raise NotImplementedError
 
+    def _check_grad(self, value):
+        """Validate a value assigned to ``.grad`` and return it as it is to be kept."""
+        return value
+
+    @staticmethod
+    def _from_hook(result, create_graph: bool, shape):
+        """A hook's returned gradient for a value of ``shape``, checked, as the engine wants it
+        (raw unless ``create_graph``)."""
+        raise NotImplementedError
+
+    # ---- the gradient ---------------------------------------------------------------------------
+    @property
+    def grad(self):
+        """The gradient accumulated by ``backward()`` (None until then, or after zero_grad)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        self._grad = None if value is None else self._check_grad(value)
+
     # ---- graph state --------------------------------------------------------------------------
     @property
     def requires_grad(self) -> bool:
@@ -186,7 +264,35 @@ class Variable:
         if not self._requires_grad:
             raise BackwardError("retain_grad: this value does not require grad, so it gets none")
         if self._grad_fn is not None:
-            self._grad_fn._retained = weakref.ref(self)
+            _extras_of(self._grad_fn).retained = weakref.ref(self)
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` with the gradient reaching this value in every backward pass
+        (``backward()`` and ``grad()``), as PyTorch's ``Tensor.register_hook``.
+
+        On a leaf it runs before the gradient is accumulated into ``.grad``; on a computed value,
+        once its gradient is complete and before it flows on to the value's inputs (and before
+        ``retain_grad`` keeps it). The hook may return a gradient of the same shape to use
+        instead, or None to keep it. With ``create_graph=True`` it receives (and may return) a
+        value that is part of the recorded graph. Returns a handle whose ``remove()`` unhooks it.
+        """
+        if not callable(hook):
+            raise TypeError(f"register_hook: expected a callable, got {type(hook).__name__}")
+        if not self._requires_grad:
+            raise BackwardError("register_hook: this value does not require grad, so no gradient "
+                                "ever reaches it; set requires_grad=True first")
+        if self._grad_fn is not None:
+            extras = _extras_of(self._grad_fn)
+            if extras.hooks is None:
+                extras.hooks, extras.shape = {}, _shape_of(self.data)
+            hooks = extras.hooks
+        else:
+            key = id(self)
+            hooks = _leaf_hooks.get(key)
+            if hooks is None:
+                hooks = _leaf_hooks[key] = {}
+                weakref.finalize(self, _leaf_hooks.pop, key, None)  # ids are reused
+        return RemovableHandle(hooks, hook)
 
     def backward(self, grad=None, retain_graph: bool = False, create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.
@@ -324,6 +430,11 @@ class Function:
                     )
                 if arg._requires_grad:
                     requires_grad = True
+            elif isinstance(arg, np.generic) or (type(arg) is np.ndarray and arg.ndim == 0):
+                # A numpy scalar or 0-d array is a constant like a Python number, so it takes
+                # part like one (weakly typed, as in PyTorch): float32 * np.float64(2) stays
+                # float32. Arrays with dimensions keep numpy's promotion.
+                raw.append(arg.item())
             else:
                 raw.append(arg)
         if family is None:
@@ -345,10 +456,17 @@ class Function:
     def _record(self, args, raw, out, family) -> None:
         # A plain loop rather than a generator expression: this runs once per recorded op.
         edges = []
+        mutable = False
         for a in args:
-            edges.append((a._grad_fn or a) if isinstance(a, Variable) and a._requires_grad
-                         else None)
+            if isinstance(a, Variable):
+                edges.append((a._grad_fn or a) if a._requires_grad else None)
+            else:
+                edges.append(None)
+                if isinstance(a, (np.ndarray, list)):
+                    mutable = True
         self._link(tuple(edges), raw, out, family, family._input_shapes(raw, out))
+        if mutable and self._saved:
+            self._own_constants(args)
 
     def _link(self, edges: tuple, raw, out, family, shapes) -> None:
         """Make this ctx a node of the graph: the one place a node's fields are set (Scalar's
@@ -361,6 +479,23 @@ class Function:
         if saved:
             self._roles = _roles_of(saved, raw, out)
         self._saved_at = _clock  # see "version counters" at the top
+
+    def _own_constants(self, args) -> None:
+        """Replace saved operands that are the caller's plain arrays (or lists) by copies.
+
+        A Tensor's in-place changes are counted (bump_version) and checked before backward, but
+        nothing counts ``c[:] = 7`` on a numpy array, so backward would silently use the new
+        values: ``(w * c).sum()`` then ``c[:] = 7`` would give w the gradient 7. A copy, made
+        only when the op is recorded and only of what forward saved, makes that impossible.
+        """
+        roles = self._roles
+        saved = list(self._saved)
+        for position, value in enumerate(saved):
+            role = position if roles is None else roles[position]
+            if (type(role) is int and isinstance(value, (np.ndarray, list))
+                    and not isinstance(args[role], Variable)):
+                saved[position] = np.array(value, copy=True)
+        self._saved = tuple(saved)
 
     def _check_unchanged(self) -> None:
         """Raise if a saved input or the saved output was changed in place after recording."""
@@ -475,17 +610,22 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
     check = _anomaly.enabled
     take, get = grads.pop, grads.get
     # One loop, with the backward call inline: it runs once per node of the graph.
+    leaf_hooks = _leaf_hooks
     with set_grad_enabled(create_graph):
         for node in reversed(nodes):
             grad = take(node, None)
             if grad is None:
                 continue
-            if accumulate:
-                if node._retained is not None:
-                    kept = node._retained()
+            extras = node._retained  # None unless retain_grad() or register_hook() was used
+            if extras is not None:
+                if extras.hooks:
+                    grad = _run_hooks(extras.hooks, grad, node._out_type, create_graph,
+                                      extras.shape)
+                if accumulate:
+                    kept = extras()
                     if kept is not None:
                         kept._accumulate_grad(grad, create_graph, claimed)
-            else:
+            if not accumulate:
                 if node in targets:
                     captured[node] = grad
                 if node not in expand:
@@ -534,6 +674,11 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
             grad = take(leaf, None)
             if grad is None:
                 continue
+            if leaf_hooks:
+                hooks = leaf_hooks.get(id(leaf))
+                if hooks:
+                    grad = _run_hooks(hooks, grad, leaf._family, create_graph,
+                                      _shape_of(leaf.data))
             if accumulate:
                 leaf._accumulate_grad(grad, create_graph, claimed)
             elif leaf in targets:

@@ -93,7 +93,7 @@ def _binary(function, reflected: bool = False):
 def _scalar(data: float, node):
     out = _new(Scalar)
     out.data = data
-    out.grad = None
+    out._grad = None
     out.name = None
     out._grad_fn = node
     out._requires_grad = node is not None
@@ -129,7 +129,7 @@ class Scalar(Variable):
         except (TypeError, ValueError):
             raise DTypeError(f"Scalar: expected a real number, got {type(data).__name__} "
                              f"{data!r:.80}") from None
-        self.grad = None
+        self._grad = None
         self._grad_fn = None
         self._requires_grad = bool(requires_grad)
         self.name = name
@@ -181,7 +181,22 @@ class Scalar(Variable):
 
     def _accumulate_grad(self, grad, create_graph: bool, claimed: set) -> None:
         grad = self._capture(grad, create_graph, claimed)
-        self.grad = grad if self.grad is None else self.grad + grad
+        self._grad = grad if self._grad is None else self._grad + grad
+
+    def _check_grad(self, value):
+        """``s.grad = value``: None, a real number (kept as a float) or a Scalar."""
+        if isinstance(value, Scalar):
+            return value
+        if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+            return float(value)
+        raise TypeError(f"grad: a Scalar's gradient must be a real number or a Scalar, got "
+                        f"{type(value).__name__} {value!r:.40}")
+
+    @staticmethod
+    def _from_hook(result, create_graph: bool, shape):
+        if create_graph:
+            return result if isinstance(result, Scalar) else Scalar._from_op(float(result), None)
+        return float(_value(result))
 
     # ---- conversions ----------------------------------------------------------------------------
     def item(self) -> float:

@@ -66,7 +66,7 @@ class Tensor(Variable):
 
     def __init__(self, data, dtype=None, requires_grad: bool = False, name: str | None = None):
         self.data = _to_array(data, dtype)
-        self.grad = None
+        self._grad = None
         self._grad_fn = None
         self._requires_grad = False
         self.name = name
@@ -78,7 +78,7 @@ class Tensor(Variable):
     def _from_op(cls, data, node):
         tensor = Tensor.__new__(Tensor)
         tensor.data = data if type(data) is np.ndarray else np.asarray(data)
-        tensor.grad = None
+        tensor._grad = None
         tensor._grad_fn = node
         tensor._requires_grad = node is not None
         tensor.name = None
@@ -164,16 +164,51 @@ class Tensor(Variable):
         return Tensor._from_op(raw.copy() if _must_copy(raw, claimed) else raw, None)
 
     def _accumulate_grad(self, grad, create_graph: bool, claimed: set) -> None:
-        current = self.grad
+        current = self._grad
         if current is None:
-            self.grad = self._capture(grad, create_graph, claimed)
+            self._grad = self._capture(grad, create_graph, claimed)
         elif not create_graph and current._grad_fn is None and current.data.flags.writeable \
                 and current.data.dtype == self.data.dtype:
             raw = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
             current.data += self._fit_grad(raw)  # in place: no new buffer per accumulation
             bump_version(current.data)
         else:
-            self.grad = current + self._capture(grad, create_graph, claimed)
+            self._grad = current + self._capture(grad, create_graph, claimed)
+
+    def _check_grad(self, value):
+        """``t.grad = value``: None, or a floating Tensor/array of this tensor's shape (cast to
+        its dtype if need be, as a gradient always has its tensor's dtype); anything else is
+        refused here, rather than failing later inside an optimizer step."""
+        if isinstance(value, Tensor):
+            raw = value.data
+        elif isinstance(value, (np.ndarray, np.generic)):
+            raw = np.asarray(value)
+        else:
+            raise TypeError(f"grad: expected None or a Tensor/numpy array of shape "
+                            f"{self.data.shape}, got {type(value).__name__} {value!r:.40}")
+        what = (f"grad: a gradient of shape {raw.shape} and dtype {raw.dtype} cannot be the "
+                f"gradient of a tensor of shape {self.data.shape} and dtype {self.data.dtype}")
+        if raw.shape != self.data.shape:
+            raise ShapeError(f"{what}: expected the same shape")
+        if not _is_float(raw.dtype):
+            raise DTypeError(f"{what}: expected a floating-point dtype")
+        if isinstance(value, Tensor):
+            if raw.dtype == self.data.dtype:
+                return value  # kept as given, as PyTorch keeps the tensor assigned
+            return ops.astype(value, self.data.dtype) if value._requires_grad else \
+                Tensor._from_op(raw.astype(self.data.dtype), None)
+        return Tensor._from_op(np.array(raw, dtype=self.data.dtype), None)  # a copy
+
+    @staticmethod
+    def _from_hook(result, create_graph: bool, shape):
+        raw = result.data if isinstance(result, Variable) else np.asarray(result)
+        if raw.shape != shape:
+            raise ShapeError(f"register_hook: a hook returned a gradient of shape {raw.shape} "
+                             f"for a tensor of shape {shape}; it must return the same shape "
+                             "(or None to keep the gradient)")
+        if not create_graph:
+            return raw
+        return result if isinstance(result, Tensor) else Tensor._from_op(raw, None)
 
     # ---- array-like properties ------------------------------------------------------------------
     @property
@@ -223,6 +258,16 @@ class Tensor(Variable):
 
     def __float__(self) -> float:
         return float(self.item())
+
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"`` formats a one-element tensor as its number; a larger tensor takes
+        only the empty spec (its repr)."""
+        if self.data.size == 1:
+            return format(self.data.item(), spec)
+        if spec:
+            raise TypeError(f"format: spec {spec!r} needs a tensor with one element, this one "
+                            f"has shape {self.data.shape}; format t.item() or t.data instead")
+        return str(self)
 
     def __int__(self) -> int:
         return int(self.item())

@@ -1,5 +1,7 @@
 """Axis arguments of reductions and shape ops, checked once for all of them."""
 
+import numpy as np
+
 from ..errors import ShapeError
 
 
@@ -7,11 +9,13 @@ def normalize_axes(axis, ndim: int, op: str, shape: tuple) -> tuple:
     """``axis`` (None, int or tuple) as a sorted tuple of non-negative axes; clear error if bad."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    # numpy's integers (np.int64 from argmax, shapes, ...) are axes as Python ints are
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     result = []
     for a in axes:
-        if not isinstance(a, int) or isinstance(a, bool):
+        if not isinstance(a, (int, np.integer)) or isinstance(a, (bool, np.bool_)):
             raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
+        a = int(a)
         if not -ndim <= a < ndim:
             raise ShapeError(
                 f"{op}: axis {a} is out of range for a tensor of shape {shape} ({ndim} dims); "

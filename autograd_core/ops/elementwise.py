@@ -92,9 +92,11 @@ def _saver(saves: tuple):
 
 def _arity(*kernels) -> int:
     """How many inputs an op takes: a ufunc says so, a Python function by its signature."""
-    for kernel in kernels:
-        if hasattr(kernel, "nin"):
-            return kernel.nin
+    if hasattr(kernels[0], "nin"):
+        return kernels[0].nin
+    for kernel in reversed(kernels):  # the float kernel is a Python function, as a rule
+        if kernel is None:
+            continue
         try:
             parameters = inspect.signature(kernel).parameters.values()
         except (TypeError, ValueError):  # a builtin without a signature
@@ -167,6 +169,11 @@ def _power(a, b):
         return np.power(a, b)
 
 
+def _float_power(a, b):
+    # numpy computes x ** 0.5 as sqrt(x) (so (-inf) ** 0.5 is nan, where C's pow gives inf)
+    return math.sqrt(a) if b == 0.5 else math.pow(a, b)
+
+
 class Pow(Elementwise):
     """a ** b, either a tensor or a constant.
 
@@ -177,7 +184,7 @@ class Pow(Elementwise):
     """
 
     kernel = staticmethod(_power)
-    scalar_kernel = staticmethod(math.pow)
+    scalar_kernel = staticmethod(_float_power)
     saves = (0, 1, _OUT)
 
     @staticmethod
@@ -188,8 +195,12 @@ class Pow(Elementwise):
         if need_a:
             if isinstance(b, numbers.Number):  # a constant exponent, the usual case
                 grad_a = grad * b * pow(a, b - 1) if b != 0 else grad * 0
-            else:  # b * a ** (b - 1) is 0 * inf where both are 0: the gradient there is 0
-                grad_a = where((b == 0) & (a == 0), grad * 0, grad * b * pow(a, b - 1))
+            else:
+                # Where the exponent is 0 the derivative is 0 too (PyTorch), even at a == 0 or
+                # nan, where b * a ** (b - 1) would be 0 * inf or 0 * nan: base 1 there gives
+                # b * 1 ** (b - 1) = 0 and keeps the rule differentiable in b.
+                undefined = (b == 0) & ((a == 0) | (a != a))
+                grad_a = grad * b * pow(where(undefined, 1, a), b - 1)
         if need_b:
             positive = a > 0
             grad_b = where(positive, grad * out * log(where(positive, a, 1)), grad * 0)
@@ -286,7 +297,7 @@ def _float_relu(x: float) -> float:
 
 
 class Relu(Elementwise):
-    """max(x, 0); nan stays nan; the gradient at 0 is 0, as in PyTorch."""
+    """max(x, 0); the gradient at 0 is 0, as in PyTorch; relu(nan) is nan, with gradient 0."""
 
     kernel, scalar_kernel = staticmethod(lambda x: np.maximum(x, 0)), staticmethod(_float_relu)
     saves = (_OUT,)
@@ -321,7 +332,11 @@ class LeakyRelu(Elementwise):
 # ---- choosing between inputs --------------------------------------------------------------------
 
 class _Extremum(Elementwise):
-    """maximum/minimum of two inputs; at ties each input gets half the gradient (as PyTorch)."""
+    """maximum/minimum of two inputs; at ties each input gets half the gradient (as PyTorch).
+
+    NaN propagates, as numpy's and PyTorch's maximum: the result is nan and the NaN operand
+    gets the gradient (two NaNs share it as a tie).
+    """
 
     saves = (0, 1)
     larger = True
@@ -330,8 +345,9 @@ class _Extremum(Elementwise):
     def backward(cls, ctx, grad):
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        wins = (a > b) if cls.larger else (a < b)
-        ties = a == b
+        a_nan, b_nan = a != a, b != b
+        wins = ((a > b) if cls.larger else (a < b)) | (a_nan & (b == b))
+        ties = (a == b) | (a_nan & b_nan)
         zero = grad * 0
         return (where(wins, grad, where(ties, grad * 0.5, zero)) if need_a else None,
                 where(wins, zero, where(ties, grad * 0.5, grad)) if need_b else None)
@@ -429,7 +445,7 @@ clone = primitive("clone", Clone, numpy=np.copy, method=True)
 def _leaky_relu_public(x, slope: float = 0.01):
     """x for x > 0, else slope * x; its gradient at 0 is ``slope``, as in PyTorch."""
     if isinstance(x, Variable):
-        return LeakyRelu.apply(x, slope=slope)
+        return LeakyRelu.apply(x, slope=_weak(slope))
     return LeakyRelu.compute(x, slope=slope)
 
 
@@ -450,11 +466,19 @@ def _where_public(condition, a, b):
 where = primitive("where", Where, numpy=np.where, public=_where_public)
 
 
+def _weak(value):
+    """A numpy scalar or 0-d array as a Python number, so that it does not widen a float32
+    tensor (as Function.apply does for positional constants)."""
+    if isinstance(value, np.generic) or (type(value) is np.ndarray and value.ndim == 0):
+        return value.item()
+    return value
+
+
 def _clip_public(x, low=None, high=None):
     """x limited to [low, high]; the gradient is 1 inside and on the bounds, 0 beyond (as
     PyTorch's clamp), so values clipped away pass no gradient."""
     if isinstance(x, Variable):
-        return Clip.apply(x, low=low, high=high)
+        return Clip.apply(x, low=_weak(low), high=_weak(high))
     return np.clip(x, low, high)
 
 

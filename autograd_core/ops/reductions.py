@@ -1,6 +1,8 @@
 """Reductions over an axis (int or tuple) with ``keepdims``: sum, max, min, logsumexp primitives;
 mean and var composed from them; softmax cross-entropy over the last axis, fused."""
 
+import builtins
+
 import numpy as np
 
 from ..engine import Function, Variable, _Unrecorded
@@ -8,7 +10,7 @@ from ..errors import DTypeError, ShapeError
 from ..registry import composite, primitive
 from .broadcasting import keepdims_shape, normalize_axes
 from .elementwise import exp, where
-from .shape import broadcast_to
+from .shape import astype, broadcast_to
 
 
 def _reduction_setup(ctx, x, axis, op: str) -> tuple:
@@ -32,16 +34,19 @@ class Sum(Function):
 
 
 class _Extreme(Function):
-    """max/min over axes; tied extremes share the gradient equally (as PyTorch's amax/amin)."""
+    """max/min over axes; tied extremes share the gradient equally (as PyTorch's amax/amin).
+    A NaN element makes the result nan (as numpy) and takes the gradient."""
 
     reduce = None  # np.max or np.min
 
     @classmethod
     def forward(cls, ctx, x, axis=None, keepdims=False):
         axes = _reduction_setup(ctx, x, axis, cls.__name__.lower())
-        if np.size(x) == 0:
-            raise ShapeError(f"{cls.__name__.lower()}: cannot reduce an empty tensor of shape "
-                             f"{np.shape(x)}: the result would have no defined value")
+        empty = [a for a in axes if ctx.in_shape[a] == 0]
+        if empty:  # reducing over no elements; (0, 3) over axis 1 is fine: shape (0,)
+            raise ShapeError(f"{cls.__name__.lower()}: cannot reduce over axis {empty[0]} of "
+                             f"size 0 (shape {ctx.in_shape}): the result would have no defined "
+                             "value; expected a non-empty axis")
         out = cls.reduce(x, axis=axes, keepdims=keepdims)
         ctx.save_for_backward(x, out)
         return out
@@ -49,7 +54,12 @@ class _Extreme(Function):
     @staticmethod
     def backward(ctx, grad):
         x, out = ctx.saved_tensors
-        is_extreme = x == out.reshape(ctx.keep_shape)
+        x_raw = x.data if isinstance(x, Variable) else x
+        out_raw = (out.data if isinstance(out, Variable) else np.asarray(out))
+        out_raw = out_raw.reshape(ctx.keep_shape)
+        # The elements equal to the extreme share its gradient; where the extreme is nan (numpy
+        # propagates it), the NaN elements share it, as PyTorch's max. A constant mask.
+        is_extreme = (x_raw == out_raw) | (np.isnan(x_raw) & np.isnan(out_raw))
         count = is_extreme.sum(axis=ctx.axes, keepdims=True).astype(grad.dtype)
         return where(is_extreme, grad.reshape(ctx.keep_shape) / count, 0)
 
@@ -113,12 +123,15 @@ class SoftmaxCrossEntropy(Function):
 
     @staticmethod
     def forward(ctx, x, labels, reduction="mean"):
-        ctx.labels = labels
+        ctx.labels = np.array(labels, copy=True)  # ours: the caller may change theirs later
         ctx.reduction = reduction
         ctx.save_for_backward(x)
         losses = _softmax_cross_entropy(x, labels)
         if reduction == "none":
             return losses
+        if losses.dtype == np.float16:  # added up in float32, as numpy's mean does
+            total = losses.sum(dtype=np.float32)
+            return (total if reduction == "sum" else total / labels.size).astype(np.float16)
         total = losses.sum()
         # sum / count is what mean computes, without np.mean's Python-level wrapper
         return total if reduction == "sum" else total / labels.size
@@ -229,14 +242,38 @@ def _count(x, axis) -> int:
     return int(np.prod([shape[a] for a in axes], dtype=np.int64))
 
 
+def _widened(x):
+    """float16 values as float32 for a sum: 200 copies of 600.0 add up past float16's largest
+    number (65504) although their mean does not. numpy's mean and PyTorch's accumulate float16
+    in float32 too. Other dtypes as they are."""
+    return astype(x, np.float32) if np.result_type(x) == np.float16 else x
+
+
+def _narrowed(result, x):
+    """``result`` back in x's dtype after _widened."""
+    return astype(result, np.float16) if np.result_type(x) == np.float16 else result
+
+
 @composite(numpy=np.mean, method=True)
 def mean(x, axis=None, keepdims: bool = False):
-    """Arithmetic mean over ``axis``."""
-    return sum(x, axis=axis, keepdims=keepdims) / _count(x, axis)
+    """Arithmetic mean over ``axis``; float16 is summed in float32 (as numpy), so the mean of
+    large float16 values does not overflow, and returned as float16. An empty axis gives nan."""
+    count = _count(x, axis)
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 is nan for an empty axis
+        return _narrowed(sum(_widened(x), axis=axis, keepdims=keepdims) / count, x)
 
 
 @composite(numpy=np.var, method=True)
 def var(x, axis=None, keepdims: bool = False, ddof: int = 0):
-    """Variance over ``axis``, dividing by ``n - ddof`` (numpy's default ddof=0)."""
-    deviation = x - mean(x, axis=axis, keepdims=True)
-    return sum(deviation * deviation, axis=axis, keepdims=keepdims) / (_count(x, axis) - ddof)
+    """Variance over ``axis``, dividing by ``n - ddof`` (numpy's default ddof=0); float16 is
+    computed in float32 and returned as float16.
+
+    With ``ddof >= n`` the divisor is 0, as in numpy and PyTorch: the variance is inf (nan
+    where every deviation is 0, as for an empty axis), never negative.
+    """
+    wide = _widened(x)
+    deviation = wide - mean(wide, axis=axis, keepdims=True)
+    divisor = builtins.max(_count(x, axis) - ddof, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total = sum(deviation * deviation, axis=axis, keepdims=keepdims)
+        return _narrowed(total / divisor, x)

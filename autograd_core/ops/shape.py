@@ -68,13 +68,24 @@ def _raw_index(index):
     return index.data if isinstance(index, Variable) else index
 
 
+def _owned_index(index):
+    """``index`` with its arrays (integer indices, boolean masks) copied, for a node to keep:
+    the caller may change theirs in place after the forward pass (``idx[1] = 2``), and backward
+    must scatter to where forward gathered from. Slices and ints are immutable already."""
+    if isinstance(index, tuple):
+        if any(isinstance(p, np.ndarray) for p in index):
+            return tuple(p.copy() if isinstance(p, np.ndarray) else p for p in index)
+        return index
+    return index.copy() if isinstance(index, np.ndarray) else index
+
+
 class GetItem(Function):
     """x[index] for slices, integer arrays (repeats allowed) and boolean masks."""
 
     @staticmethod
     def forward(ctx, x, index):
         ctx.in_shape = np.shape(x)
-        ctx.index = index
+        ctx.index = _owned_index(index)
         try:
             return x[index]
         except IndexError as error:
@@ -92,7 +103,7 @@ class ScatterAdd(Function):
 
     @staticmethod
     def forward(ctx, values, index, shape):
-        ctx.index = index
+        ctx.index = _owned_index(index)
         out = np.zeros(shape, dtype=np.result_type(values))
         if _is_basic_index(index):
             out[index] = values
