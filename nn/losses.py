@@ -25,6 +25,7 @@ from autograd_core.errors import ShapeError
 from autograd_core.ops.reductions import SoftmaxCrossEntropy
 
 from .functional import check_labels, log_softmax
+from .module import Module
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -137,6 +138,8 @@ def categorical_cross_entropy(probs, target, reduction: str = "mean", eps: float
     confidently wrong example still teaches the model, as much as the fused ``cross_entropy``
     would. Prefer ``cross_entropy`` on logits, which needs no clipping."""
     _check_logits(probs, "categorical_cross_entropy")
+    if not 0.0 < eps < 0.5:  # written so that NaN is refused too
+        raise ValueError(f"categorical_cross_entropy: eps must be in (0, 0.5), got {eps!r}")
     if _is_float(target):
         target = _as_tensor_like(probs, target, "categorical_cross_entropy")
         per_example = -(_clipped_log(probs, eps) * target).sum(axis=-1)
@@ -176,7 +179,7 @@ def binary_cross_entropy_with_logits(logits, target, reduction: str = "mean"):
 
 def huber_loss(prediction, target, delta: float = 1.0, reduction: str = "mean"):
     """Squared error for |error| <= delta, linear beyond (robust to outliers)."""
-    if delta <= 0:
+    if not delta > 0:  # written so that NaN is refused too
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     diff = prediction - _as_tensor_like(prediction, target, "huber_loss")
     size = ag.abs(diff)
@@ -185,14 +188,23 @@ def huber_loss(prediction, target, delta: float = 1.0, reduction: str = "mean"):
     return _reduce(elementwise, reduction, "huber_loss")
 
 
+def _parameters(parameters) -> list:
+    """The Tensors of ``parameters``: a Module's parameters, or an iterable of Tensors (as the
+    optimizers take them)."""
+    if isinstance(parameters, Module):
+        return list(parameters.parameters())
+    return list(parameters)
+
+
 def l1_penalty(parameters, strength: float):
-    """strength * sum of |w| over ``parameters`` (add it to the loss)."""
-    return strength * sum(ag.abs(p).sum() for p in parameters)
+    """strength * sum of |w| over ``parameters`` (a Module or Tensors; add it to the loss)."""
+    return strength * sum(ag.abs(p).sum() for p in _parameters(parameters))
 
 
 def l2_penalty(parameters, strength: float):
-    """strength * sum of w^2 over ``parameters``, as the seed tutorials' L2 regulariser."""
-    return strength * sum((p * p).sum() for p in parameters)
+    """strength * sum of w^2 over ``parameters`` (a Module or Tensors), as the seed tutorials'
+    L2 regulariser."""
+    return strength * sum((p * p).sum() for p in _parameters(parameters))
 
 
 __all__ = ["binary_cross_entropy_with_logits", "categorical_cross_entropy", "cross_entropy",

@@ -10,9 +10,10 @@ value as ``current_lr``::
 The classes here check every value they give: one that overflows (``ExponentialDecay(1.0,
 gamma=10.0)`` at step 400) or is not a finite number >= 0 raises a ValueError naming the
 schedule, the step and the value, so an optimizer reading it at the start of a step fails before
-any parameter has moved. Any callable ``t -> float`` works as a schedule. The classes here also put their numbers into the
-optimizer's ``state_dict()`` (as ``schedule.<name>``), so they come back with it; the step count
-is the optimizer's, so a resumed run continues the schedule where it stopped.
+any parameter has moved. Any callable ``t -> float`` works as a schedule. The classes here also
+put their numbers into the optimizer's ``state_dict()`` (as ``schedule.<name>``), so they come
+back with it; the step count is the optimizer's, so a resumed run continues the schedule where
+it stopped.
 """
 
 from __future__ import annotations

@@ -376,3 +376,21 @@ def test_mse_reductions_by_hand():
     assert nn.half_mse_loss(ag.Tensor(p), t, "sum").item() == 19.5
     assert nn.mse_loss(ag.Tensor(p), t, "mean").item() == 9.75
     np.testing.assert_array_equal(nn.mse_loss(ag.Tensor(p), t, "none").data, [[1, 4], [9, 25]])
+
+
+def test_penalties_take_a_module_as_the_optimizers_do():
+    layer = nn.Dense(2, 2, rng=0, dtype=np.float64)
+    weights = [p.data for p in layer.parameters()]
+    assert nn.l2_penalty(layer, 0.1).item() == pytest.approx(
+        0.1 * sum((w ** 2).sum() for w in weights), rel=1e-12)
+    assert nn.l1_penalty(layer, 0.5).item() == pytest.approx(
+        0.5 * sum(np.abs(w).sum() for w in weights), rel=1e-12)
+
+
+def test_nan_hyperparameters_of_losses_are_refused():
+    p = ag.Tensor(np.full((2, 2), 0.5))
+    with pytest.raises(ValueError, match="huber_loss: delta must be positive, got nan"):
+        nn.huber_loss(p, np.zeros((2, 2)), delta=float("nan"))
+    for eps in (float("nan"), 0.0, 0.5):
+        with pytest.raises(ValueError, match=r"categorical_cross_entropy: eps must be in"):
+            nn.categorical_cross_entropy(p, [0, 1], eps=eps)
