@@ -64,8 +64,8 @@ def main(argv=None) -> dict:
                 model = make_model(init, seed=args.seed * 1000 + 2 * start)
                 history = nn.fit(model, bce, nn.SGD(model.parameters(), lr=2.0, momentum=0.9),
                                  (x, targets), epochs=epochs, batch_size=len(x), shuffle=False,
-                                 metrics=["accuracy"], progress=False)
-                test_acc = nn.accuracy(nn.predict(model, x_test), y_test)
+                                 metrics=["accuracy"], threshold=0.0, progress=False)
+                test_acc = nn.accuracy(nn.predict(model, x_test), y_test, threshold=0.0)
                 runs.append((history.loss[-1], test_acc, epochs_to_solve(history), model,
                              history))
         solved = [run for run in runs if run[2] is not None]

@@ -1,8 +1,18 @@
 """Loss functions and weight penalties, composed from autograd_core's ops.
 
-Every loss takes ``(prediction, target, reduction='mean')``: ``'mean'`` averages over the
-examples, ``'sum'`` adds them, ``'none'`` returns one loss per example. Targets may be Tensors
-or numpy arrays; they are constants (no gradient flows into them).
+Every loss takes ``(prediction, target, reduction='mean')``, with PyTorch's reductions:
+
+- elementwise losses (``mse_loss``, ``half_mse_loss``, ``huber_loss``,
+  ``binary_cross_entropy_with_logits``): ``'none'`` gives one loss per element (the shape of
+  ``prediction``), ``'sum'`` adds them all, ``'mean'`` averages over all elements;
+- class losses (``cross_entropy``, ``nll_loss``, ``categorical_cross_entropy``): the class axis
+  (the last) is summed over first, so ``'none'`` gives one loss per example, and ``'sum'`` and
+  ``'mean'`` add or average those.
+
+Targets may be numpy arrays or Tensors. A float target that is a Tensor stays in the graph, as
+every other operand does: when it requires grad (distillation, siamese or consistency losses,
+``mse_loss(model(a), model(b))``), it gets its gradient, first and second order. Integer class
+labels are indices, so they have none.
 """
 
 from __future__ import annotations
@@ -10,11 +20,12 @@ from __future__ import annotations
 import numpy as np
 
 import autograd_core as ag
-from autograd_core import Tensor
+from autograd_core import Tensor, Variable
 from autograd_core.errors import ShapeError
 from autograd_core.ops.reductions import SoftmaxCrossEntropy
 
 from .functional import check_labels, log_softmax
+from .module import Module
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -38,12 +49,23 @@ def _reduce(per_example, reduction: str, where: str):
 
 
 def _as_tensor_like(prediction, target, where: str):
-    """``target`` as a constant of ``prediction``'s shape and dtype, or a ShapeError."""
-    target = target.data if isinstance(target, Tensor) else np.asarray(target)
+    """``target`` checked to have ``prediction``'s shape, in ``prediction``'s dtype: a Tensor
+    stays a Tensor (cast by the differentiable ``astype`` when the dtypes differ), so that
+    gradients reach it when it requires grad; anything else becomes a numpy array. The one
+    place where the losses take a float target, so none of them can cut it from the graph."""
+    if not isinstance(target, Variable):
+        target = np.asarray(target)
     if target.shape != np.shape(prediction):
         raise ShapeError(f"{where}: prediction has shape {np.shape(prediction)} but target has "
                          f"shape {target.shape}; they must be equal")
-    return target.astype(prediction.dtype, copy=False)
+    dtype = np.result_type(prediction)
+    return target if target.dtype == dtype else target.astype(dtype)
+
+
+def _is_float(target) -> bool:
+    """Whether ``target`` holds floats (one-hot or soft targets) rather than class labels."""
+    dtype = target.dtype if isinstance(target, Variable) else np.asarray(target).dtype
+    return dtype.kind == "f"
 
 
 def _check_logits(logits, where: str) -> None:
@@ -73,12 +95,11 @@ def cross_entropy(logits, target, reduction: str = "mean"):
     soft target distributions.
     """
     _check_logits(logits, "cross_entropy")
-    target_array = target.data if isinstance(target, Tensor) else np.asarray(target)
-    if target_array.dtype.kind == "f":
-        target_array = _as_tensor_like(logits, target_array, "cross_entropy")
+    if _is_float(target):
+        target = _as_tensor_like(logits, target, "cross_entropy")
         log_probs = log_softmax(logits, axis=-1)
-        return _reduce(-(log_probs * target_array).sum(axis=-1), reduction, "cross_entropy")
-    labels = check_labels(target_array, np.shape(logits)[-1], "cross_entropy", np.shape(logits))
+        return _reduce(-(log_probs * target).sum(axis=-1), reduction, "cross_entropy")
+    labels = check_labels(target, np.shape(logits)[-1], "cross_entropy", np.shape(logits))
     if reduction not in REDUCTIONS:
         raise ValueError(f"cross_entropy: reduction must be one of {REDUCTIONS}, "
                          f"got {reduction!r}")
@@ -90,40 +111,56 @@ def cross_entropy(logits, target, reduction: str = "mean"):
     return ag.softmax_cross_entropy(logits, labels, reduction)
 
 
+def _clipped_log(probs, eps: float):
+    """log(p) with the value taken at p clipped to [eps, 1 - eps] (so log(0) never happens) but
+    the derivative of log itself, 1/p, floored at p = sqrt(tiny) of the dtype (1e-19 in
+    float32), where 1/p and the second derivative -1/p^2 are still finite.
+
+    A clip's own derivative (0 outside the bounds) would cut off exactly the examples the model
+    gets most wrong: with it a Softmax output p = 2e-9 for the true class passes no gradient at
+    all. Here the gradient through a Softmax is p - onehot, as the fused ``cross_entropy`` gives,
+    wherever p >= sqrt(tiny)."""
+    values = np.asarray(probs.data if isinstance(probs, Variable) else probs)
+    dtype = values.dtype if values.dtype.kind == "f" else np.dtype(np.float64)
+    floored = np.maximum(values, np.sqrt(np.finfo(dtype).tiny).astype(dtype))
+    # Both offsets are constants: the first moves the log's argument to the floor (the gradient
+    # is 1 / floored), the second moves its value to log(clip(p)). Inside [eps, 1 - eps] and
+    # above the floor both are exactly 0, so value and derivatives are exactly log's.
+    logged = ag.log(probs + (floored - values))
+    return logged + (np.log(np.clip(values, eps, 1.0 - eps)) - np.log(floored)).astype(dtype)
+
+
 def categorical_cross_entropy(probs, target, reduction: str = "mean", eps: float = 1e-7):
     """Cross-entropy on probabilities (e.g. a Softmax layer's output), as the seed tutorials
-    compute it: ``probs`` is clipped to [eps, 1 - eps] so log(0) never happens. Prefer
-    ``cross_entropy`` on logits, which needs no clipping."""
+    compute it: ``-log(p)`` of the true class, with the value of ``p`` clipped to
+    [eps, 1 - eps] so log(0) never happens. The clip applies to the value only: the gradient
+    is -1/p (floored far below eps, where -1/p^2 would overflow; see ``_clipped_log``), so a
+    confidently wrong example still teaches the model, as much as the fused ``cross_entropy``
+    would. Prefer ``cross_entropy`` on logits, which needs no clipping."""
     _check_logits(probs, "categorical_cross_entropy")
-    clipped = ag.clip(probs, eps, 1.0 - eps)
-    target_array = target.data if isinstance(target, Tensor) else np.asarray(target)
-    if target_array.dtype.kind == "f":
-        target_array = _as_tensor_like(probs, target_array, "categorical_cross_entropy")
-        per_example = -(ag.log(clipped) * target_array).sum(axis=-1)
+    if not 0.0 < eps < 0.5:  # written so that NaN is refused too
+        raise ValueError(f"categorical_cross_entropy: eps must be in (0, 0.5), got {eps!r}")
+    if _is_float(target):
+        target = _as_tensor_like(probs, target, "categorical_cross_entropy")
+        per_example = -(_clipped_log(probs, eps) * target).sum(axis=-1)
         return _reduce(per_example, reduction, "categorical_cross_entropy")
-    labels = check_labels(target_array, probs.shape[-1], "categorical_cross_entropy",
-                          probs.shape)
-    return _reduce(-ag.log(_pick(clipped, labels)), reduction, "categorical_cross_entropy")
-
-
-def _per_example(elementwise):
-    """Average an elementwise loss over all axes but the first (one value per example)."""
-    if elementwise.ndim <= 1:
-        return elementwise
-    # The row length spelled out: reshape(0, -1) of an empty batch is ambiguous to numpy.
-    row = int(np.prod(elementwise.shape[1:]))
-    return elementwise.reshape(elementwise.shape[0], row).mean(axis=1)
+    labels = check_labels(target, np.shape(probs)[-1], "categorical_cross_entropy",
+                          np.shape(probs))
+    return _reduce(-_clipped_log(_pick(probs, labels), eps), reduction,
+                   "categorical_cross_entropy")
 
 
 def mse_loss(prediction, target, reduction: str = "mean"):
-    """Mean squared error: mean((prediction - target)^2)."""
+    """Squared error (prediction - target)^2 per element, averaged over all elements (PyTorch's
+    ``mse_loss``)."""
     diff = prediction - _as_tensor_like(prediction, target, "mse_loss")
-    return _reduce(_per_example(diff * diff), reduction, "mse_loss")
+    return _reduce(diff * diff, reduction, "mse_loss")
 
 
 def half_mse_loss(prediction, target, reduction: str = "mean"):
-    """Half the mean squared error, 0.5 * mean((prediction - target)^2), as some of the seed
-    tutorials define it (the 1/2 cancels the 2 of the derivative)."""
+    """Half the squared error, 0.5 * (prediction - target)^2 per element, as some of the seed
+    tutorials define it (the 1/2 cancels the 2 of the derivative): exactly half of
+    ``mse_loss`` for every reduction."""
     return 0.5 * mse_loss(prediction, target, reduction)
 
 
@@ -137,28 +174,37 @@ def binary_cross_entropy_with_logits(logits, target, reduction: str = "mean"):
     softplus = ag.where(positive, logits, 0.0) + ag.log(1.0 + ag.exp(ag.where(positive, -logits,
                                                                               logits)))
     elementwise = softplus - logits * target
-    return _reduce(_per_example(elementwise), reduction, "binary_cross_entropy_with_logits")
+    return _reduce(elementwise, reduction, "binary_cross_entropy_with_logits")
 
 
 def huber_loss(prediction, target, delta: float = 1.0, reduction: str = "mean"):
     """Squared error for |error| <= delta, linear beyond (robust to outliers)."""
-    if delta <= 0:
+    if not delta > 0:  # written so that NaN is refused too
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     diff = prediction - _as_tensor_like(prediction, target, "huber_loss")
     size = ag.abs(diff)
     quadratic = np.asarray(size) <= delta
     elementwise = ag.where(quadratic, 0.5 * diff * diff, delta * (size - 0.5 * delta))
-    return _reduce(_per_example(elementwise), reduction, "huber_loss")
+    return _reduce(elementwise, reduction, "huber_loss")
+
+
+def _parameters(parameters) -> list:
+    """The Tensors of ``parameters``: a Module's parameters, or an iterable of Tensors (as the
+    optimizers take them)."""
+    if isinstance(parameters, Module):
+        return list(parameters.parameters())
+    return list(parameters)
 
 
 def l1_penalty(parameters, strength: float):
-    """strength * sum of |w| over ``parameters`` (add it to the loss)."""
-    return strength * sum(ag.abs(p).sum() for p in parameters)
+    """strength * sum of |w| over ``parameters`` (a Module or Tensors; add it to the loss)."""
+    return strength * sum(ag.abs(p).sum() for p in _parameters(parameters))
 
 
 def l2_penalty(parameters, strength: float):
-    """strength * sum of w^2 over ``parameters``, as the seed tutorials' L2 regulariser."""
-    return strength * sum((p * p).sum() for p in parameters)
+    """strength * sum of w^2 over ``parameters`` (a Module or Tensors), as the seed tutorials'
+    L2 regulariser."""
+    return strength * sum((p * p).sum() for p in _parameters(parameters))
 
 
 __all__ = ["binary_cross_entropy_with_logits", "categorical_cross_entropy", "cross_entropy",

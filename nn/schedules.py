@@ -7,9 +7,13 @@ value as ``current_lr``::
 
     opt = SGD(model.parameters(), lr=InverseTimeDecay(1.0, decay=1e-3), momentum=0.9)
 
-Any callable ``t -> float`` works as a schedule. The classes here also put their numbers into the
-optimizer's ``state_dict()`` (as ``schedule.<name>``), so they come back with it; the step count
-is the optimizer's, so a resumed run continues the schedule where it stopped.
+The classes here check every value they give: one that overflows (``ExponentialDecay(1.0,
+gamma=10.0)`` at step 400) or is not a finite number >= 0 raises a ValueError naming the
+schedule, the step and the value, so an optimizer reading it at the start of a step fails before
+any parameter has moved. Any callable ``t -> float`` works as a schedule. The classes here also
+put their numbers into the optimizer's ``state_dict()`` (as ``schedule.<name>``), so they come
+back with it; the step count is the optimizer's, so a resumed run continues the schedule where
+it stopped.
 """
 
 from __future__ import annotations
@@ -38,16 +42,28 @@ def _count(where: str, name: str, value) -> int:
 
 class Schedule:
     """Base class of the schedules: a subclass names its constructor arguments in ``_fields``
-    and defines ``__call__(t) -> float``."""
+    and defines ``rate(t) -> float``; calling the schedule checks ``t`` and the value."""
 
     _fields: tuple[str, ...] = ()
 
-    def __call__(self, t: int) -> float:
-        raise NotImplementedError(f"{type(self).__name__} must define __call__(t)")
+    def rate(self, t: int) -> float:
+        """The learning rate of step ``t``, unchecked."""
+        raise NotImplementedError(f"{type(self).__name__} must define rate(t)")
 
-    def _check_step(self, t) -> None:
-        if t < 0:
-            raise ValueError(f"{type(self).__name__}: the step t must be >= 0, got {t!r}")
+    def __call__(self, t: int) -> float:
+        """The learning rate of step ``t`` (>= 0): a finite float >= 0, or a ValueError."""
+        if isinstance(t, bool) or not isinstance(t, numbers.Integral) or t < 0:
+            raise ValueError(f"{type(self).__name__}: the step t must be an int >= 0, got {t!r}")
+        try:
+            value = float(self.rate(int(t)))
+        except OverflowError:  # Python's float ** int raises rather than giving inf
+            value = math.inf
+        if not (math.isfinite(value) and value >= 0):
+            cause = " (it overflows)" if math.isinf(value) else ""
+            raise ValueError(f"{self!r}: the learning rate at step {t} is {value!r}{cause}; "
+                             "expected a finite number >= 0: choose numbers that keep it "
+                             "finite for every step of training")
+        return value
 
     def state_dict(self) -> dict:
         """The schedule's numbers, by argument name."""
@@ -79,8 +95,7 @@ class InverseTimeDecay(Schedule):
         self.lr = _number("InverseTimeDecay", "lr", lr)
         self.decay = _number("InverseTimeDecay", "decay", decay)
 
-    def __call__(self, t: int) -> float:
-        self._check_step(t)
+    def rate(self, t: int) -> float:
         return self.lr / (1.0 + self.decay * t)
 
 
@@ -97,8 +112,7 @@ class ExponentialDecay(Schedule):
         self.lr = _number("ExponentialDecay", "lr", lr)
         self.gamma = _number("ExponentialDecay", "gamma", gamma, positive=True)
 
-    def __call__(self, t: int) -> float:
-        self._check_step(t)
+    def rate(self, t: int) -> float:
         return self.lr * self.gamma ** t
 
 
@@ -116,8 +130,7 @@ class StepDecay(Schedule):
         self.step_size = _count("StepDecay", "step_size", step_size)
         self.gamma = _number("StepDecay", "gamma", gamma, positive=True)
 
-    def __call__(self, t: int) -> float:
-        self._check_step(t)
+    def rate(self, t: int) -> float:
         return self.lr * self.gamma ** (t // self.step_size)
 
 
@@ -136,8 +149,7 @@ class CosineDecay(Schedule):
         self.total_steps = _count("CosineDecay", "total_steps", total_steps)
         self.min_lr = _number("CosineDecay", "min_lr", min_lr)
 
-    def __call__(self, t: int) -> float:
-        self._check_step(t)
+    def rate(self, t: int) -> float:
         if t >= self.total_steps:
             return self.min_lr
         return self.min_lr + (self.lr - self.min_lr) * 0.5 * (

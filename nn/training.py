@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from autograd_core import Tensor, no_grad
-from autograd_core.errors import ShapeError
+from autograd_core.errors import DTypeError, ShapeError
 
+from . import losses
 from .data import as_arrays, batches, check_batch_size, num_batches
 from .module import Module
 
@@ -40,14 +41,54 @@ def _as_array(values) -> np.ndarray:
 
 
 # ---- metrics ------------------------------------------------------------------------------------
+#
+# The accuracy rule, in one place (``accuracy``, ``evaluate`` and ``fit`` share it):
+#
+# - scores with several columns, (N, C) with C > 1 (logits, probabilities or log-probabilities
+#   alike): the predicted class is the largest score;
+# - one column, (N,) or (N, 1), is a binary classifier's score: class 1 where it is above
+#   ``threshold``. Whether that is 0.0 (logits) or 0.5 (probabilities) depends on what the
+#   model outputs, which the scores cannot tell, so it must be given; ``fit`` and ``evaluate``
+#   take it from the loss when the loss says (``binary_cross_entropy_with_logits``: 0.0);
+# - labels are integer classes, floats with whole-number values (2.0 is class 2), or one-hot /
+#   soft rows of the scores' shape (their largest entry is the class); any other float label,
+#   or a class outside the scores' range, is an error.
+
+# The losses whose outputs are class scores: ``evaluate`` reports accuracy for them by default,
+# mapped to the threshold their single-column outputs take (None: they have several columns).
+_CLASSIFICATION_LOSSES = {
+    losses.cross_entropy: None,
+    losses.nll_loss: None,
+    losses.categorical_cross_entropy: None,
+    losses.binary_cross_entropy_with_logits: 0.0,
+}
+
 
 def _is_multiclass(scores: np.ndarray) -> bool:
     return scores.ndim >= 2 and scores.shape[-1] > 1
 
 
-def _predicted_classes(scores: np.ndarray, threshold: float) -> np.ndarray:
+def _check_threshold(threshold, where: str):
+    if threshold is None:
+        return None
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) \
+            or not np.isfinite(threshold):
+        raise ValueError(f"{where}: threshold must be a finite number (0.0 for logits, 0.5 for "
+                         f"probabilities) or None, got {threshold!r}")
+    return float(threshold)
+
+
+def _predicted_classes(scores: np.ndarray, threshold) -> np.ndarray:
     if _is_multiclass(scores):
+        if threshold is not None:
+            raise ValueError(f"accuracy: threshold={threshold} applies to one-column (binary) "
+                             f"scores, but the scores have shape {scores.shape}: their "
+                             "largest column is the prediction; pass threshold=None")
         return np.argmax(scores, axis=-1)
+    if threshold is None:
+        raise ValueError(f"accuracy: scores of shape {scores.shape} are one binary score per "
+                         "example: pass threshold=0.0 if they are logits or threshold=0.5 if "
+                         "they are probabilities")
     binary = scores[..., 0] if scores.ndim >= 2 else scores  # (N, 1) and (N,) alike
     return (binary > threshold).astype(np.int64)
 
@@ -55,38 +96,56 @@ def _predicted_classes(scores: np.ndarray, threshold: float) -> np.ndarray:
 def _true_classes(labels: np.ndarray, scores: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     if labels.shape == scores.shape and _is_multiclass(scores):
         return np.argmax(labels, axis=-1)  # one-hot (or soft) targets
-    if labels.dtype.kind == "f":
-        labels = labels >= 0.5  # binary targets written as 0.0 / 1.0
-    if labels.shape != predicted.shape and labels.size == predicted.size:
+    if labels.shape != predicted.shape and labels.size == predicted.size \
+            and labels.ndim == predicted.ndim + 1 and labels.shape[-1] == 1:
         labels = labels.reshape(predicted.shape)  # (N, 1) labels for (N,) predictions
+    if labels.shape != predicted.shape:
+        raise ShapeError(f"accuracy: labels of shape {labels.shape} do not fit scores of shape "
+                         f"{scores.shape}: expected integer labels of shape {predicted.shape} "
+                         + (f"or one-hot labels of shape {scores.shape}"
+                            if _is_multiclass(scores) else "(or one column)"))
+    if labels.dtype.kind == "f":
+        whole = np.isfinite(labels) & (labels == np.round(labels))
+        if not whole.all():
+            raise ValueError(f"accuracy: float labels must be whole numbers (class labels such "
+                             f"as 0.0, 1.0, 2.0), got {labels[~whole][:5].tolist()}; soft "
+                             "targets need one column per class")
+        labels = labels.astype(np.int64)
+    elif labels.dtype.kind not in "iub":
+        raise DTypeError(f"accuracy: labels must be class numbers, got dtype {labels.dtype}")
+    classes = scores.shape[-1] if _is_multiclass(scores) else 2
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        bad = labels[(labels < 0) | (labels >= classes)]
+        raise ValueError(f"accuracy: labels must be in [0, {classes - 1}] for scores of shape "
+                         f"{scores.shape}, got {bad[:5].tolist()}")
     return labels
 
 
-def accuracy(scores, labels, threshold: float = 0.0) -> float:
+def accuracy(scores, labels, threshold: float | None = None) -> float:
     """Fraction of examples whose predicted class is the true one.
 
-    ``scores`` are logits or probabilities of shape (N, C): the prediction is the largest. A
-    single column, (N,) or (N, 1), is a binary classifier's score: class 1 where it is above
-    ``threshold`` (0.0 suits logits; pass 0.5 for probabilities). ``labels`` are integer classes
-    (N,) or one-hot rows (N, C).
+    ``scores`` of shape (N, C), C > 1, are logits or probabilities: the prediction is the
+    largest. A single column, (N,) or (N, 1), is a binary classifier's score: class 1 where it
+    is above ``threshold``, which must then be given (0.0 for logits, 0.5 for probabilities;
+    it is an error with several columns). ``labels`` are integer classes (N,), floats with
+    whole-number values (read as classes), or one-hot rows (N, C).
 
     >>> accuracy(np.array([[2.0, 0.1], [0.3, 0.9]]), np.array([0, 0]))
     0.5
+    >>> accuracy(np.array([0.9, 0.2, 0.7]), np.array([1.0, 0.0, 0.0]), threshold=0.5)
+    0.6666666666666666
     """
+    threshold = _check_threshold(threshold, "accuracy")
     correct, total = _count_correct(_as_array(scores), _as_array(labels), threshold)
     if total == 0:
         raise ValueError("accuracy: no examples (empty scores and labels)")
     return correct / total
 
 
-def _count_correct(scores: np.ndarray, labels: np.ndarray, threshold: float = 0.0):
+def _count_correct(scores: np.ndarray, labels: np.ndarray, threshold=None):
     """(number of right predictions, number of examples)."""
     predicted = _predicted_classes(scores, threshold)
     truth = _true_classes(labels, scores, predicted)
-    if truth.shape != predicted.shape:
-        raise ShapeError(f"accuracy: labels of shape {labels.shape} do not fit scores of shape "
-                         f"{scores.shape}: expected integer labels of shape {predicted.shape} "
-                         f"or one-hot labels of shape {scores.shape}")
     return int(np.count_nonzero(predicted == truth)), predicted.size
 
 
@@ -98,6 +157,27 @@ def _check_metrics(metrics, where: str) -> tuple:
     if unknown:
         raise ValueError(f"{where}: unknown metrics {unknown}; available: {list(METRICS)}")
     return metrics
+
+
+def _metric_settings(loss_fn, metrics, threshold, where: str) -> tuple[tuple, float | None]:
+    """The metrics to compute and the threshold for one-column scores. ``metrics=None`` means
+    accuracy for a classification loss (see ``_CLASSIFICATION_LOSSES``) and nothing else, so a
+    regression model gets no accuracy unless asked; ``threshold=None`` takes the loss's."""
+    classification = _hashable(loss_fn) and loss_fn in _CLASSIFICATION_LOSSES
+    if metrics is None:
+        metrics = ("accuracy",) if classification else ()
+    threshold = _check_threshold(threshold, where)
+    if threshold is None and classification:
+        threshold = _CLASSIFICATION_LOSSES[loss_fn]
+    return _check_metrics(metrics, where), threshold
+
+
+def _hashable(value) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 # ---- evaluation ---------------------------------------------------------------------------------
@@ -132,19 +212,28 @@ def predict(model: Module, x, batch_size: int = 256) -> np.ndarray:
 
 
 def evaluate(model: Module, loss_fn: Callable, x, y, batch_size: int = 256,
-             metrics: Iterable[str] = ("accuracy",)) -> dict:
+             metrics: Iterable[str] | None = None, threshold: float | None = None) -> dict:
     """Mean loss (and each metric) over all of ``(x, y)``, in batches, in eval mode and without
     recording a graph. ``loss_fn(outputs, targets)`` must average over its batch (the losses'
-    default ``reduction='mean'``). Pass ``metrics=()`` for regression.
+    default ``reduction='mean'``).
 
-    Returns ``{'loss': ..., 'accuracy': ...}`` (Python floats).
+    ``metrics=None`` (default) reports the accuracy for the classification losses
+    (``cross_entropy``, ``nll_loss``, ``categorical_cross_entropy``,
+    ``binary_cross_entropy_with_logits``) and nothing more for any other loss (regression);
+    ``metrics=['accuracy']`` asks for it, ``metrics=()`` for none. One-column outputs need a
+    ``threshold`` (see :func:`accuracy`): 0.0 is taken for
+    ``binary_cross_entropy_with_logits``, any other loss needs ``threshold=`` (0.5 for
+    probabilities).
+
+    Returns ``{'loss': ...}`` or ``{'loss': ..., 'accuracy': ...}`` (Python floats).
     """
     x, y = as_arrays((x, y), "evaluate")
     batch_size = check_batch_size(batch_size, "evaluate")
-    return _evaluate(model, loss_fn, x, y, batch_size, _check_metrics(metrics, "evaluate"))
+    metrics, threshold = _metric_settings(loss_fn, metrics, threshold, "evaluate")
+    return _evaluate(model, loss_fn, x, y, batch_size, metrics, threshold)
 
 
-def _evaluate(model, loss_fn, x, y, batch_size: int, metrics: tuple) -> dict:
+def _evaluate(model, loss_fn, x, y, batch_size: int, metrics: tuple, threshold) -> dict:
     if len(x) == 0:
         raise ValueError("evaluate: no examples to evaluate")
     total_loss, correct = 0.0, 0
@@ -153,7 +242,7 @@ def _evaluate(model, loss_fn, x, y, batch_size: int, metrics: tuple) -> dict:
             out = model(_batch_tensor(xb))
             total_loss += float(_as_array(loss_fn(out, _batch_tensor(yb)))) * len(xb)
             if metrics:
-                correct += _count_correct(_as_array(out), yb)[0]
+                correct += _count_correct(_as_array(out), yb, threshold)[0]
     result = {"loss": total_loss / len(x)}
     if "accuracy" in metrics:
         result["accuracy"] = correct / len(x)
@@ -262,7 +351,7 @@ def _format_epoch(history: History, total_epochs: int) -> str:
 
 
 def _train_epoch(model, loss_fn, optimizer, x, y, batch_size, shuffle, rng, drop_last, metrics,
-                 bar) -> tuple[float, float | None]:
+                 threshold, bar) -> tuple[float, float | None]:
     """One pass of gradient steps; returns the mean loss (and accuracy) over the examples seen."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
@@ -270,13 +359,13 @@ def _train_epoch(model, loss_fn, optimizer, x, y, batch_size, shuffle, rng, drop
                           drop_last=drop_last):
         out = model(_batch_tensor(xb))
         loss = loss_fn(out, _batch_tensor(yb))
+        if metrics:  # before the step: a metric that fails must not leave a half-done step
+            correct += _count_correct(out.data, yb, threshold)[0]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         total_loss += float(loss.data) * len(xb)
         seen += len(xb)
-        if metrics:
-            correct += _count_correct(out.data, yb)[0]
         if bar is not None:
             bar.update(1)
     return total_loss / seen, (correct / seen if "accuracy" in metrics else None)
@@ -287,14 +376,17 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
         shuffle: bool = True, rng=None, drop_last: bool = False, patience: int | None = None,
         min_delta: float = 0.0, restore_best: bool = False, progress: bool | None = None,
         verbose: bool = False, callbacks: Iterable[Callable] = (), initial_epoch: int = 0,
-        eval_batch_size: int | None = None) -> History:
+        eval_batch_size: int | None = None, threshold: float | None = None) -> History:
     """Train ``model`` on ``train_data = (x, y)`` for ``epochs`` epochs of minibatch steps.
 
     Each step: ``optimizer.zero_grad()``, ``loss_fn(model(xb), yb).backward()``,
     ``optimizer.step()``, with the model in training mode. Batches are Tensors around the numpy
     rows (no copy, dtype kept). ``loss_fn`` must average over its batch (the default reduction).
 
-    - ``metrics=['accuracy']`` also records the training (and validation) accuracy.
+    - ``metrics=['accuracy']`` also records the training (and validation) accuracy (none by
+      default, for classification as for regression). One-column outputs are compared with
+      ``threshold`` (see :func:`accuracy`): 0.0 for ``binary_cross_entropy_with_logits``,
+      else it must be given (0.0 for logits, 0.5 for probabilities).
     - ``val_data=(x_val, y_val)`` is evaluated after every epoch, in eval mode under
       ``no_grad``, in batches of ``eval_batch_size`` (default: max(batch_size, 256)).
     - ``shuffle`` reorders the examples every epoch; ``rng`` (a seed) makes the order
@@ -308,13 +400,19 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
     - ``callbacks``: functions called as ``callback(history)`` after each epoch; one that
       returns a true value stops training.
 
+    Before the first step, everything that can be checked is: the arguments, that the optimizer
+    updates some of the model's parameters, and every label of ``train_data`` and ``val_data``
+    (``loss_fn`` and the accuracy are run on all of them, with the model's output for the first
+    example standing in for each example's), so that a bad label in a late batch raises before
+    the model or the optimizer has changed.
+
     Returns the :class:`History`. The model is left in the mode (train/eval) it had.
     """
     x, y = _check_data(train_data, "train_data")
     val = None if val_data is None else _check_data(val_data, "val_data")
     batch_size = check_batch_size(batch_size, "fit")
     eval_batch_size = check_batch_size(eval_batch_size or max(batch_size, 256), "fit")
-    metrics = _check_metrics(metrics, "fit")
+    metrics, threshold = _metric_settings(loss_fn, metrics, threshold, "fit")
     callbacks = list(callbacks)
     for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
@@ -330,6 +428,9 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
         raise ValueError(f"fit: drop_last=True with {len(x)} examples and batch_size="
                          f"{batch_size} leaves no batch to train on")
     _epoch_rng(rng, 0)  # a bad rng fails before any training
+    _check_optimizer(model, optimizer)
+    _check_labels_before_training(model, loss_fn, {"train_data": (x, y), "val_data": val},
+                                  eval_batch_size, metrics, threshold)
     shared_rng = np.random.default_rng() if rng is None else rng
 
     history = History()
@@ -344,7 +445,8 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
                 bar.set_description(f"epoch {epoch + 1}/{epochs}", refresh=False)
             lr = _learning_rate(optimizer)
             loss, acc = _train_epoch(model, loss_fn, optimizer, x, y, batch_size, shuffle,
-                                     _epoch_rng(shared_rng, epoch), drop_last, metrics, bar)
+                                     _epoch_rng(shared_rng, epoch), drop_last, metrics,
+                                     threshold, bar)
             history.epoch.append(epoch + 1)
             history.loss.append(loss)
             if acc is not None:
@@ -352,7 +454,7 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
             if lr is not None:
                 history.lr.append(lr)
             if val is not None:
-                result = _evaluate(model, loss_fn, *val, eval_batch_size, metrics)
+                result = _evaluate(model, loss_fn, *val, eval_batch_size, metrics, threshold)
                 history.val_loss.append(result["loss"])
                 if "accuracy" in result:
                     history.val_accuracy.append(result["accuracy"])
@@ -384,6 +486,72 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
         model.train(was_training)
     history.wall_time = time.perf_counter() - started
     return history
+
+
+def _optimizer_parameters(optimizer) -> list | None:
+    """The Tensors an optimizer updates (``params``, or its ``param_groups``), or None when it
+    does not say."""
+    params = getattr(optimizer, "params", None)
+    if params is None and getattr(optimizer, "param_groups", None) is not None:
+        params = [p for group in optimizer.param_groups for p in group.get("params", ())]
+    if params is None or isinstance(params, (str, bytes)):
+        return None
+    try:
+        return list(params)
+    except TypeError:
+        return None
+
+
+def _check_optimizer(model: Module, optimizer) -> None:
+    """An optimizer built for another model (or an old copy of this one) would step parameters
+    the model does not use: the loss never changes and nothing says why."""
+    if not callable(getattr(optimizer, "step", None)) or \
+            not callable(getattr(optimizer, "zero_grad", None)):
+        raise TypeError(f"fit: optimizer must have step() and zero_grad() methods, got "
+                        f"{type(optimizer).__name__}")
+    updated = _optimizer_parameters(optimizer)
+    own = list(model.parameters())
+    if updated is None or not own:
+        return
+    own_ids = {id(p) for p in own}
+    if not any(id(p) in own_ids for p in updated):
+        raise ValueError(f"fit: the optimizer updates none of the model's parameters (its "
+                         f"{len(updated)} parameters are not among the model's {len(own)}), so "
+                         "training would change nothing: build it from this model, e.g. "
+                         f"{type(optimizer).__name__}(model.parameters(), ...)")
+
+
+def _check_labels_before_training(model, loss_fn, data: dict, batch_size: int, metrics: tuple,
+                                  threshold) -> None:
+    """Run ``loss_fn`` (and the accuracy) on every label of every data set before any step.
+
+    The model's output for the first example, repeated, stands in for every example's output:
+    the labels meet the same checks (dtype, range, shape against the outputs) as in training,
+    at the cost of one loss evaluation per example and a forward pass of one example, so an
+    error in the last batch or in the validation set comes before anything has changed. A model
+    whose output does not have one row per example is left to the checks of each step."""
+    first_set = data["train_data"][0]
+    with _eval_mode(model):
+        first = _as_array(model(_batch_tensor(first_set[:1])))
+    if first.ndim == 0 or first.shape[0] != 1:
+        return
+    with no_grad():
+        for name, pair in data.items():
+            if pair is None:
+                continue
+            start = 0
+            for yb in batches(pair[1], batch_size=batch_size):
+                out = np.broadcast_to(first, (len(yb),) + first.shape[1:])
+                try:
+                    loss_fn(_batch_tensor(out), _batch_tensor(yb))
+                    if metrics:
+                        _count_correct(out, yb, threshold)
+                except Exception as error:
+                    error.add_note(f"fit: raised by the labels of {name} (rows {start} to "
+                                   f"{start + len(yb) - 1}), checked before the first step; "
+                                   "nothing was changed")
+                    raise
+                start += len(yb)
 
 
 def _report(history: History, epochs: int, bar, verbose: bool) -> None:

@@ -143,8 +143,53 @@ def test_state_dict_round_trip_and_repr():
     (lambda: CosineDecay(1.0, total_steps=10, min_lr=-0.1), ValueError,
      "CosineDecay: min_lr must be a finite number >= 0"),
     (lambda: InverseTimeDecay(1.0, 0.1)(-1), ValueError,
-     "InverseTimeDecay: the step t must be >= 0, got -1"),
+     "InverseTimeDecay: the step t must be an int >= 0, got -1"),
 ])
 def test_bad_arguments_are_refused_with_clear_messages(make, error, message):
     with pytest.raises(error, match=message):
         make()
+
+
+# ---- values that overflow or are not numbers: a clear error before anything changes -------------
+
+def test_a_schedule_that_overflows_raises_a_value_error_naming_it_the_step_and_the_value():
+    schedule = ExponentialDecay(1.0, gamma=10.0)
+    assert schedule(300) == 1e300
+    # 10.0 ** 400 raises OverflowError in Python; 10.0 ** 308 * 10 is inf.
+    for t in (309, 400):
+        with pytest.raises(ValueError, match=rf"ExponentialDecay\(lr=1.0, gamma=10.0\): the "
+                                             rf"learning rate at step {t} is inf \(it overflows\)"):
+            schedule(t)
+    with pytest.raises(ValueError, match=r"StepDecay.*at step 4000 is inf"):
+        StepDecay(1.0, step_size=10, gamma=10.0)(4000)
+
+
+def test_a_schedule_subclass_giving_nan_is_refused():
+    class Broken(nn.Schedule):
+        def rate(self, t):
+            return float("nan") if t >= 2 else 0.1
+
+    assert Broken()(1) == 0.1
+    with pytest.raises(ValueError, match="at step 2 is nan; expected a finite number >= 0"):
+        Broken()(2)
+
+
+def test_an_optimizer_step_with_an_overflowing_schedule_changes_nothing():
+    w = ag.Tensor([1.0, -2.0], requires_grad=True)
+    b = ag.Tensor([0.5], requires_grad=True)
+    opt = nn.SGD([w, b], lr=ExponentialDecay(1.0, gamma=10.0), momentum=0.9)
+    w.grad, b.grad = ag.Tensor([0.1, 0.2]), ag.Tensor([0.3])
+    state = opt.state_dict()
+    state["step_count"] = 400
+    opt.load_state_dict(state)
+    before = ({k: np.array(v, copy=True) if isinstance(v, np.ndarray) else v
+               for k, v in opt.state_dict().items()}, w.data.copy(), b.data.copy())
+    with pytest.raises(ValueError, match="at step 400 is inf"):
+        opt.step()
+    after = opt.state_dict()
+    assert after.keys() == before[0].keys()
+    for key, value in before[0].items():
+        np.testing.assert_array_equal(after[key], value, err_msg=key)
+    np.testing.assert_array_equal(w.data, before[1])
+    np.testing.assert_array_equal(b.data, before[2])
+    assert opt.step_count == 400

@@ -77,17 +77,18 @@ def test_bce_with_logits_at_plus_minus_1000(dtype):
     np.testing.assert_allclose(grad, [0.0, 1.0, -1.0, 0.0])  # sigmoid(x) - t
 
 
-def test_categorical_cross_entropy_of_exact_zeros_is_clipped_with_the_clips_gradient():
+def test_categorical_cross_entropy_of_exact_zeros_is_clipped_with_a_finite_gradient():
     eps = 1e-7
     probs = np.float32([[0.0, 1.0, 0.0], [0.25, 0.75, 0.0], [0.5, 0.5, 0.0]])
     labels = np.array([0, 1, 2])
     y, grad = value_and_grad(
         lambda p: nn.categorical_cross_entropy(p, labels, reduction="none", eps=eps), probs)
     np.testing.assert_allclose(y, [-np.log(eps), -np.log(0.75), -np.log(eps)], rtol=1e-5)
-    # d(-log p)/dp = -1/p where p lies inside [eps, 1 - eps]; 0 where clip() cut p off (as
-    # PyTorch's clamp), so an exact zero gives a finite loss and no inf or NaN gradient.
+    # d(-log p)/dp = -1/p, floored at p = sqrt(tiny) (1.08e-19 in float32), so an exact zero
+    # gives a finite loss and a finite gradient that still pulls p up (a clip's would be 0).
     expected = np.zeros_like(probs)
     expected[1, 1] = -1 / 0.75
+    expected[0, 0] = expected[2, 2] = -1 / np.sqrt(np.finfo(np.float32).tiny)
     np.testing.assert_allclose(grad, expected, rtol=1e-6)
     # One-hot float targets take the same clipped path.
     y_soft, grad_soft = value_and_grad(

@@ -150,7 +150,9 @@ def test_train_mode_for_steps_eval_mode_without_graph_for_validation():
     model.eval()
     nn.fit(model, nn.mse_loss, nn.Adam(model.parameters()), (x, y), epochs=1, batch_size=5,
            val_data=(x, y))
-    train_calls, val_calls = model.calls[:3], model.calls[3:]
+    # First the one-example forward pass of the label check, in eval mode without a graph.
+    check_call, train_calls, val_calls = model.calls[0], model.calls[1:4], model.calls[4:]
+    assert check_call[:2] == (False, False) and check_call[3] == (1, 3)
     assert [c[3][0] for c in train_calls] == [5, 5, 2]
     assert all(c[:2] == (True, True) for c in train_calls)
     assert val_calls and all(c[:2] == (False, False) for c in val_calls)
@@ -287,8 +289,9 @@ def test_accuracy_of_labels_one_hot_and_binary_scores():
     assert nn.accuracy(ag.Tensor(scores), ag.Tensor(labels)) == 0.75
     assert nn.accuracy(scores, np.eye(3)[labels]) == 0.75
     logits = np.array([-1.0, 2.0, 0.5, -0.2])
-    assert nn.accuracy(logits, np.array([0, 1, 0, 0])) == 0.75
-    assert nn.accuracy(logits[:, None], np.array([[0.0], [1.0], [1.0], [0.0]])) == 1.0
+    assert nn.accuracy(logits, np.array([0, 1, 0, 0]), threshold=0.0) == 0.75
+    assert nn.accuracy(logits[:, None], np.array([[0.0], [1.0], [1.0], [0.0]]),
+                       threshold=0.0) == 1.0
     probs = np.array([[0.2], [0.9], [0.6], [0.4]])
     assert nn.accuracy(probs, np.array([0, 1, 1, 1]), threshold=0.5) == 0.75
     with pytest.raises(ShapeError, match=r"labels of shape \(3,\) do not fit scores of shape"):
@@ -328,3 +331,176 @@ def test_fit_reports_bad_arguments_clearly():
         fit(rng="seed")
     with pytest.raises(ValueError, match="train_data holds no examples"):
         fit(train_data=(x[:0], y[:0]))
+
+
+# ---- accuracy follows what the output is --------------------------------------------------------
+
+def test_one_column_accuracy_needs_a_threshold_and_uses_it():
+    probs = np.array([[0.9], [0.8], [0.1], [0.3]])  # a sigmoid model, right on every example
+    labels = np.array([1, 1, 0, 0])
+    assert nn.accuracy(probs, labels, threshold=0.5) == 1.0
+    assert nn.accuracy(probs[:, 0], labels.astype(np.float64), threshold=0.5) == 1.0
+    logits = np.array([2.0, 0.5, -1.0, 0.2])
+    assert nn.accuracy(logits, labels, threshold=0.0) == 0.75
+    with pytest.raises(ValueError, match=r"accuracy: scores of shape \(4, 1\) are one binary "
+                                         r"score per example: pass threshold=0.0 .* logits or "
+                                         r"threshold=0.5 .* probabilities"):
+        nn.accuracy(probs, labels)
+    with pytest.raises(ValueError, match=r"threshold=0.5 applies to one-column"):
+        nn.accuracy(np.eye(3), np.arange(3), threshold=0.5)
+    with pytest.raises(ValueError, match="threshold must be a finite number"):
+        nn.accuracy(probs, labels, threshold=float("nan"))
+
+
+def test_float_labels_with_whole_values_are_class_labels():
+    scores = np.array([[0.0, 0.1, 0.9], [0.8, 0.1, 0.1], [0.2, 0.7, 0.1]])
+    assert nn.accuracy(scores, np.array([2.0, 0.0, 1.0])) == 1.0
+    assert nn.accuracy(scores, np.array([2.0, 0.0, 0.0])) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match=r"float labels must be whole numbers .* got \[0.5\]"):
+        nn.accuracy(scores, np.array([2.0, 0.5, 1.0]))
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 2\] .* got \[3\]"):
+        nn.accuracy(scores, np.array([2, 0, 3]))
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 1\] .* got \[2\]"):
+        nn.accuracy(np.array([0.3, -0.2]), np.array([2, 0]), threshold=0.0)
+
+
+class Constant(nn.Module):
+    """A model whose output is the given column of numbers per row of x (x holds row indices)."""
+
+    def __init__(self, outputs):
+        super().__init__()
+        self.outputs = np.asarray(outputs)
+        self.scale = nn.Parameter(np.ones(1))
+
+    def forward(self, x):
+        return ag.Tensor(self.outputs[x.data[:, 0].astype(int)]) * self.scale
+
+
+def binary_cross_entropy(probs, target):
+    """BCE on probabilities, as a user would write it for a Sigmoid output."""
+    target = target.data.reshape(probs.shape)
+    return -(target * ag.log(probs) + (1 - target) * ag.log(1 - probs)).mean()
+
+
+def test_evaluate_and_fit_take_the_threshold_and_report_accuracy_only_for_classification():
+    x = np.arange(4.0)[:, None]
+    probs = np.array([[0.9], [0.8], [0.1], [0.3]])
+    y = np.array([1.0, 1.0, 0.0, 0.0])
+    model = Constant(probs)
+    # A sigmoid model that is right on every example: 1.0, not 0.5.
+    result = nn.evaluate(model, binary_cross_entropy, x, y, metrics=["accuracy"], threshold=0.5)
+    assert result["accuracy"] == 1.0
+    with pytest.raises(ValueError, match="pass threshold=0.0"):
+        nn.evaluate(model, binary_cross_entropy, x, y, metrics=["accuracy"])
+    # A loss on logits says what its threshold is.
+    logits = Constant(np.array([[2.0], [0.5], [-1.0], [0.2]]))
+    assert nn.evaluate(logits, nn.binary_cross_entropy_with_logits, x, y[:, None]) == \
+        {"loss": pytest.approx(np.mean(np.log1p(np.exp(-np.array([2.0, 0.5, 1.0, -0.2]))))),
+         "accuracy": 0.75}
+    # Regression: the loss only, unless accuracy is asked for.
+    assert set(nn.evaluate(model, nn.mse_loss, x, probs)) == {"loss"}
+    history = nn.fit(model, binary_cross_entropy, nn.SGD(model.parameters(), lr=0.0), (x, y),
+                     epochs=1, batch_size=2, val_data=(x, y), metrics=["accuracy"],
+                     threshold=0.5, shuffle=False)
+    assert history.accuracy == history.val_accuracy == [1.0]
+
+
+# ---- fit checks everything before the first step ------------------------------------------------
+
+def snapshot(model, optimizer, *arrays):
+    """Every parameter array, the optimizer's whole state (buffers, step count, numbers) and the
+    data, copied."""
+    params = [p.data.copy() for p in model.parameters()]
+    state = {k: np.array(v, copy=True) if isinstance(v, np.ndarray) else v
+             for k, v in optimizer.state_dict().items()}
+    return params, state, [np.array(a, copy=True) for a in arrays]
+
+
+def assert_unchanged(before, model, optimizer, *arrays):
+    params, state, data = before
+    for old, new in zip(params, [p.data for p in model.parameters()], strict=True):
+        np.testing.assert_array_equal(new, old)
+    after = optimizer.state_dict()
+    assert after.keys() == state.keys()
+    for key, value in state.items():
+        np.testing.assert_array_equal(after[key], value, err_msg=key)
+    for old, new in zip(data, arrays, strict=True):
+        np.testing.assert_array_equal(new, old)
+
+
+def trained_a_little():
+    x, y = spiral(10)
+    model = two_layer(hidden=8)
+    optimizer = nn.Adam(model.parameters(), lr=0.01)
+    nn.fit(model, nn.cross_entropy, optimizer, (x, y), epochs=1, batch_size=8, rng=0)
+    assert optimizer.step_count > 0  # moment buffers that are not zero
+    return x, y, model, optimizer
+
+
+def test_a_bad_label_in_the_last_batch_raises_before_any_step():
+    x, y, model, optimizer = trained_a_little()
+    y_bad = y.copy()
+    y_bad[-1] = 3  # three classes
+    before = snapshot(model, optimizer, x, y_bad)
+    with pytest.raises(ValueError, match=r"cross_entropy: labels must be in \[0, 2\]") as error:
+        nn.fit(model, nn.cross_entropy, optimizer, (x, y_bad), epochs=2, batch_size=4,
+               shuffle=False)
+    assert "labels of train_data (rows 0 to 29)" in "".join(error.value.__notes__)
+    assert_unchanged(before, model, optimizer, x, y_bad)
+
+
+def test_a_bad_validation_label_raises_before_any_step():
+    x, y, model, optimizer = trained_a_little()
+    y_val = y.copy()
+    y_val[5] = -1
+    before = snapshot(model, optimizer, x, y, y_val)
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 2\] for 3 classes, got \[-1\]"):
+        nn.fit(model, nn.cross_entropy, optimizer, (x, y), epochs=1, batch_size=4,
+               val_data=(x, y_val))
+    assert_unchanged(before, model, optimizer, x, y, y_val)
+    # Float labels of the wrong shape for the accuracy, and one-column outputs without a
+    # threshold, are found before the first step too.
+    with pytest.raises(ValueError, match="float labels must be whole numbers"):
+        nn.fit(model, lambda out, t: nn.mse_loss(out[:, 0], t), optimizer,
+               (x, y + 0.5), epochs=1, metrics=["accuracy"])
+    assert_unchanged(before, model, optimizer, x, y, y_val)
+
+
+def test_a_one_column_model_without_threshold_raises_before_any_step():
+    x, y = regression(8)
+    model = nn.Dense(3, 1, rng=0)
+    optimizer = nn.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    before = snapshot(model, optimizer, x, y)
+    with pytest.raises(ValueError, match="pass threshold=0.0"):
+        nn.fit(model, nn.mse_loss, optimizer, (x, (y > 0).astype(np.float32)), epochs=1,
+               metrics=["accuracy"])
+    assert_unchanged(before, model, optimizer, x, y)
+
+
+def test_fit_with_another_models_optimizer_is_refused():
+    x, y = regression(8)
+    model, other = nn.Dense(3, 1, rng=0), nn.Dense(3, 1, rng=1)
+    optimizer = nn.SGD(other.parameters(), lr=0.1)
+    before = snapshot(model, optimizer, x, y)
+    with pytest.raises(ValueError, match=r"fit: the optimizer updates none of the model's "
+                                         r"parameters \(its 2 parameters are not among the "
+                                         r"model's 2\)"):
+        nn.fit(model, nn.mse_loss, optimizer, (x, y), epochs=1)
+    assert_unchanged(before, model, optimizer, x, y)
+    # An optimizer over a part of the model (fine-tuning one layer) is fine.
+    net = two_layer(hidden=4, inputs=3, outputs=1)
+    nn.fit(net, nn.mse_loss, nn.SGD(net[2].parameters(), lr=0.01), (x, y), epochs=1)
+
+
+def test_fit_with_a_schedule_that_overflows_stops_with_a_clear_error():
+    x, y = regression(8)
+    # float64: an lr near 1e308 would be inf once cast to float32 parameters.
+    model = nn.Dense(3, 1, rng=0, dtype=np.float64)
+    weights = [p.data.copy() for p in model.parameters()]
+    optimizer = nn.SGD(model.parameters(), lr=nn.ExponentialDecay(1.0, gamma=10.0))
+    flat = lambda out, t: (out * 0.0).mean()  # noqa: E731  (zero gradients: weights stay put)
+    with pytest.raises(ValueError, match=r"ExponentialDecay.*at step 309 is inf \(it overflows"):
+        nn.fit(model, flat, optimizer, (x, y), epochs=1000, batch_size=8)
+    assert optimizer.step_count == 309
+    for old, p in zip(weights, model.parameters(), strict=True):
+        np.testing.assert_array_equal(p.data, old)
