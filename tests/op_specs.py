@@ -481,6 +481,62 @@ _ALL_KINDS = st.tuples(st.sampled_from(MATMUL_KINDS), st.sampled_from(MATMUL_KIN
 _SLOPES = st.fixed_dictionaries({}, optional={"slope": st.floats(-1.0, 1.0)})
 
 
+# ---- numeric -------------------------------------------------------------------------------------
+# Trigonometric, hyperbolic, exp/log and rounding ops (autograd_core/ops/numeric.py). Inverse
+# functions stay inside their domains, away from the edges where the slope is infinite; rounding
+# stays off integers and halves (QUARTERS), where it jumps.
+
+_OFF_TIES = st.integers(-50, 50).map(lambda k: k / 10 + 0.03)  # no tie at 0, 1 or 2 decimals
+_DECIMALS = st.fixed_dictionaries({"decimals": st.sampled_from([-1, 1, 2])})
+_SPECIAL = st.sampled_from([math.nan, math.inf, -math.inf]) | st.floats(-5.0, 5.0)
+
+
+def _np_softplus(x):
+    return np.log1p(np.exp(x))  # inputs stay small enough not to overflow here
+
+
+@st.composite
+def close_pairs(draw) -> Case:
+    """Two operands on a grid of halves (some equal, some 0.5 apart; a constant on either side)
+    and tolerances that make some of them close."""
+    case = draw(binary(a=HALVES, b=HALVES, constant=draw(st.booleans())))
+    kwargs = draw(st.fixed_dictionaries({}, optional={"atol": st.sampled_from([0.0, 0.6]),
+                                                      "rtol": st.sampled_from([0.0, 0.2])}))
+    return Case(case.args, kwargs)
+
+
+NUMERIC_SPECS: list[OpSpec] = [
+    OpSpec("sin", ag.sin, np.sin, unary()),
+    OpSpec("cos", ag.cos, np.cos, unary()),
+    OpSpec("tan", ag.tan, np.tan, unary(elements=(-1.2, 1.2))),
+    OpSpec("arcsin", ag.arcsin, np.arcsin, unary(elements=(-0.9, 0.9))),
+    OpSpec("arccos", ag.arccos, np.arccos, unary(elements=(-0.9, 0.9))),
+    OpSpec("arctan", ag.arctan, np.arctan, unary()),
+    *binary_specs("arctan2", ag.arctan2, np.arctan2, a_avoid=(0.0,), margin=0.5),  # y off the cut
+    OpSpec("sinh", ag.sinh, np.sinh, unary()),
+    OpSpec("cosh", ag.cosh, np.cosh, unary()),
+    OpSpec("arcsinh", ag.arcsinh, np.arcsinh, unary()),
+    OpSpec("arctanh", ag.arctanh, np.arctanh, unary(elements=(-0.9, 0.9))),
+    OpSpec("exp2", ag.exp2, np.exp2, unary()),
+    OpSpec("log2", ag.log2, np.log2, unary(elements=(0.1, 10.0))),
+    OpSpec("log10", ag.log10, np.log10, unary(elements=(0.1, 10.0))),
+    OpSpec("log1p", ag.log1p, np.log1p, unary(elements=(-0.9, 10.0))),
+    OpSpec("expm1", ag.expm1, np.expm1, unary()),
+    OpSpec("softplus", ag.softplus, _np_softplus, unary(elements=(-10.0, 10.0))),
+    OpSpec("square", ag.square, np.square, unary()),
+    *binary_specs("hypot", ag.hypot, np.hypot, a_avoid=(0.0,), margin=0.5),  # off the origin
+    OpSpec("floor", ag.floor, np.floor, unary(elements=QUARTERS)),
+    OpSpec("ceil", ag.ceil, np.ceil, unary(elements=QUARTERS)),
+    OpSpec("round", ag.round, np.round, unary(elements=QUARTERS)),
+    OpSpec("round", ag.round, np.round, unary(elements=_OFF_TIES, kwargs=_DECIMALS),
+           variant="decimals"),
+    OpSpec("isnan", ag.isnan, np.isnan, unary(elements=_SPECIAL)),
+    OpSpec("isinf", ag.isinf, np.isinf, unary(elements=_SPECIAL)),
+    OpSpec("isfinite", ag.isfinite, np.isfinite, unary(elements=_SPECIAL)),
+    OpSpec("isclose", ag.isclose, np.isclose, close_pairs()),
+]
+
+
 # ---- the catalogue: tensor primitives -----------------------------------------------------------
 
 TENSOR_SPECS: list[OpSpec] = [
@@ -543,6 +599,8 @@ TENSOR_SPECS: list[OpSpec] = [
     OpSpec("scatter_add", scatter_add, _scatter_add_ref, scatter("basic"), variant="basic"),
     OpSpec("scatter_add", scatter_add, _scatter_add_ref, scatter("integer array"),
            variant="repeated indices"),
+    # numeric: trigonometry, exp/log, rounding, float tests (NUMERIC_SPECS above)
+    *NUMERIC_SPECS,
 ]
 
 COMPOSITE_SPECS: list[OpSpec] = [
