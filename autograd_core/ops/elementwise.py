@@ -58,7 +58,10 @@ class Elementwise(Function):
     @classmethod
     def forward_scalar(cls, ctx, *xs, **kwargs):
         """Forward on Python floats (Scalar's)."""
-        out = _on_floats(cls, xs, kwargs)
+        try:  # _on_floats, written out: this runs once per Scalar op
+            out = cls.scalar_kernel(*xs, **kwargs)
+        except (ArithmeticError, ValueError):
+            out = _on_floats(cls, xs, kwargs)
         ctx._saved = cls._pick_saved(xs, out)
         if kwargs:
             ctx.kwargs = kwargs
