@@ -4,7 +4,7 @@ Tensors and Scalars and computes plain numpy (or plain floats) otherwise, which 
 backward rules be written once for every kind of value."""
 
 from .. import registry
-from . import elementwise, linalg, reductions, shape  # noqa: F401 - each declares its ops
+from . import creation, elementwise, linalg, ordering, rearrange, reductions, shape  # noqa: F401 - each declares its ops
 
 unsqueeze = shape.expand_dims  # PyTorch's name
 getitem = shape.getitem
