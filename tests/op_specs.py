@@ -537,6 +537,348 @@ NUMERIC_SPECS: list[OpSpec] = [
 ]
 
 
+# ---- array ops: rearranging, sorting, tensordot, prod/std, creation (ops/rearrange.py,
+# ordering.py, creation.py, the end of linalg.py) ------------------------------------------------
+
+# prod's gradient divides by the elements where none is 0: values near 0 (1e-300) would overflow
+# its second derivative (1 / x**2), as in PyTorch; exact zeros take another path (the "zeros" case)
+NONZERO = st.floats(0.25, 2.0) | st.floats(-2.0, -0.25)
+
+
+def _small_tensor(draw, min_dims=0, max_dims=3, **bounds):
+    return draw(tensors(small_shapes(min_dims=min_dims, max_dims=max_dims), **bounds))
+
+
+@st.composite
+def prod_with_zeros(draw) -> Case:
+    """A reduction case for prod with 1 to 3 elements set to exactly 0 (often in one slice):
+    prod is multilinear, so central differences are exact there too."""
+    case = draw(reduction(elements=NONZERO))
+    data = case.args[0].data.copy()
+    flat = data.reshape(-1)
+    count = draw(st.integers(1, min(3, flat.size)))
+    flat[draw(st.lists(st.integers(0, flat.size - 1), min_size=count, max_size=count,
+                       unique=True))] = 0.0
+    return Case((ag.Tensor(data, dtype=np.float64, requires_grad=True),), case.kwargs)
+
+
+@st.composite
+def spread_reduction(draw) -> Case:
+    """std's cases: distinct values, and at least two elements in each slice reduced (a slice of
+    equal values has an infinite derivative), with ddof 0 or 1."""
+    x = _small_tensor(draw, min_dims=1, elements=HALVES, unique=True)
+    axis = draw(axes(x.ndim).filter(
+        lambda a: x.size // np.sum(x.data, axis=a, keepdims=True).size >= 2))
+    return Case((x,), {"axis": axis, "keepdims": draw(st.booleans()),
+                       "ddof": draw(st.integers(0, 1))})
+
+
+@st.composite
+def split_cases(draw, equal: bool) -> Case:
+    """A tensor, and sections (for split: a divisor of the axis) or a list of split points
+    (negative, unsorted and out-of-range ones included), and an axis."""
+    x = _small_tensor(draw, min_dims=1)
+    axis = draw(st.integers(-x.ndim, x.ndim - 1))
+    n = x.shape[axis]
+    if draw(st.booleans()):
+        sections = draw(st.sampled_from([d for d in range(1, n + 1) if n % d == 0]) if equal
+                        else st.integers(1, n + 1))
+    else:
+        sections = draw(st.lists(st.integers(-n - 1, n + 1), max_size=3))
+    return Case((x, sections), {"axis": axis})
+
+
+def _joined_by(join):
+    """``join`` of a sequence, called with its items as arguments (what gradcheck varies)."""
+    return lambda *xs: join(xs)
+
+
+def _weighted_pieces(pieces) -> list:
+    """Pieces flattened and scaled by their position: one array whose values say where each
+    element went (which a plain concatenation of the pieces would not)."""
+    return [p.reshape(-1) * (i + 1) for i, p in enumerate(pieces)]
+
+
+def _split_call(split):
+    return lambda x, sections, axis: ag.concatenate(_weighted_pieces(split(x, sections, axis)))
+
+
+def _split_ref(split):
+    return lambda x, sections, axis: np.concatenate(_weighted_pieces(split(x, sections, axis)))
+
+
+@st.composite
+def stack_inputs(draw, rows: bool) -> Case:
+    """1 to 3 tensors for vstack (``rows``) or hstack: all 0-d, all 1-d of one length (hstack:
+    any lengths), or n-d differing only along the joined axis; some may be numpy arrays."""
+    ndim = draw(st.integers(0, 3))
+    base = list(draw(small_shapes(min_dims=ndim, max_dims=ndim)))
+    joined_axis = 0 if rows else 1
+    xs = []
+    for _ in range(draw(st.integers(1, 3))):
+        shape = list(base)
+        if ndim > joined_axis and (ndim > 1 or not rows):
+            shape[joined_axis] = draw(st.integers(1, SIDE))
+        xs.append(draw(tensors(tuple(shape))))
+    keep = draw(st.integers(0, len(xs) - 1))
+    return Case(tuple(x if i == keep or draw(st.booleans()) else x.data
+                      for i, x in enumerate(xs)))
+
+
+@st.composite
+def matrices(draw, min_dims=2, offset="offset", axes_too=False) -> Case:
+    """A tensor of ``min_dims`` to 3 dims, a diagonal offset (beyond the sides too) and, with
+    ``axes_too``, two distinct axes."""
+    x = _small_tensor(draw, min_dims=min_dims)
+    kwargs = {offset: draw(st.integers(-SIDE - 1, SIDE + 1))}
+    if axes_too:
+        a, b = draw(st.permutations(range(x.ndim)))[:2]
+        kwargs.update(axis1=a - x.ndim if draw(st.booleans()) else a, axis2=b)
+    return Case((x,), kwargs)
+
+
+@st.composite
+def diag_vector(draw) -> Case:
+    return Case((_small_tensor(draw, min_dims=1, max_dims=1),),
+                {"k": draw(st.integers(-2, 2))})
+
+
+@st.composite
+def flip_cases(draw) -> Case:
+    x = _small_tensor(draw)
+    return Case((x,), {"axis": draw(axes(x.ndim))})
+
+
+@st.composite
+def roll_cases(draw) -> Case:
+    """Shifts (beyond the side and negative too) on None (flattened), one axis, or a tuple of
+    axes that may name one axis twice."""
+    x = _small_tensor(draw)
+    shift = st.integers(-2 * SIDE, 2 * SIDE)
+    kind = draw(st.sampled_from(["flat", "axis", "axes"] if x.ndim else ["flat"]))
+    if kind == "flat":
+        return Case((x, draw(shift)), {"axis": None})
+    if kind == "axis":
+        return Case((x, draw(shift)), {"axis": draw(st.integers(-x.ndim, x.ndim - 1))})
+    count = draw(st.integers(1, 3))
+    return Case((x, tuple(draw(shift) for _ in range(count))),
+                {"axis": tuple(draw(st.integers(-x.ndim, x.ndim - 1)) for _ in range(count))})
+
+
+@st.composite
+def tile_cases(draw) -> Case:
+    x = _small_tensor(draw, max_dims=2)
+    reps = draw(st.integers(1, 2) | st.lists(st.integers(1, 2), max_size=3).map(tuple))
+    return Case((x, reps))
+
+
+@st.composite
+def repeat_cases(draw) -> Case:
+    """An int count or one count per element (0 included) along an axis or the flattened x."""
+    x = _small_tensor(draw)
+    axis = draw(st.none() | (st.integers(-x.ndim, x.ndim - 1) if x.ndim else st.nothing()))
+    n = x.size if axis is None else x.shape[axis]
+    counts = draw(st.integers(1, 2) | hnp.arrays(np.int64, (n,), elements=st.integers(0, 2)))
+    return Case((x, counts), {"axis": axis})
+
+
+@st.composite
+def moveaxis_cases(draw) -> Case:
+    x = _small_tensor(draw, min_dims=1)
+    count = draw(st.integers(1, x.ndim))
+    source = draw(st.permutations(range(x.ndim)))[:count]
+    destination = [d - x.ndim if draw(st.booleans()) else d
+                   for d in draw(st.permutations(range(x.ndim)))[:count]]
+    if count == 1 and draw(st.booleans()):
+        return Case((x, source[0], destination[0]))
+    return Case((x, tuple(source), tuple(destination)))
+
+
+@st.composite
+def tensordot_cases(draw, named: bool, constant: bool = False) -> Case:
+    """``tensordot(a, b, axes)`` summing over 0 to 2 axes: ``axes=n`` (the last n of a with the
+    first n of b), or (``named``) pairs of axes anywhere in a and b, in any pairing order."""
+    count = draw(st.integers(0, 2))
+    summed = [draw(st.integers(1, SIDE)) for _ in range(count)]
+    a_free = list(draw(small_shapes(max_dims=3 - count)))
+    b_free = list(draw(small_shapes(max_dims=3 - count)))
+    if named:
+        a_place = draw(st.permutations(range(count + len(a_free))))
+        b_place = draw(st.permutations(range(count + len(b_free))))
+        a_shape, b_shape = [0] * len(a_place), [0] * len(b_place)
+        for positions, shape, free in ((a_place, a_shape, a_free), (b_place, b_shape, b_free)):
+            for p, side in zip(positions, summed + free):
+                shape[p] = side
+        a_axes = [p - len(a_place) if draw(st.booleans()) else p for p in a_place[:count]]
+        axes_arg = (a_axes, list(b_place[:count]))
+    else:
+        a_shape, b_shape, axes_arg = a_free + summed, summed + b_free, count
+    args = [draw(tensors(tuple(a_shape))), draw(tensors(tuple(b_shape)))]
+    if constant:
+        side = draw(st.integers(0, 1))
+        args[side] = args[side].data
+    return Case(tuple(args), {"axes": axes_arg})
+
+
+@st.composite
+def dot_cases(draw) -> Case:
+    """np.dot's cases: a 0-d operand; else a (..., k) with b (k,) or (..., k, n), 0 to 3 dims."""
+    na, nb = draw(st.integers(0, 3)), draw(st.integers(0, 3))
+    side = st.integers(1, 2)
+    k = draw(side)
+    a_shape = () if na == 0 else tuple(draw(side) for _ in range(na - 1)) + (k,)
+    if nb == 0 or na == 0:
+        b_shape = tuple(draw(side) for _ in range(nb))
+    else:
+        b_shape = (k,) if nb == 1 else tuple(draw(side) for _ in range(nb - 2)) + (k, draw(side))
+    args = [draw(tensors(a_shape)), draw(tensors(b_shape))]
+    if draw(st.booleans()):
+        which = draw(st.integers(0, 1))
+        args[which] = args[which].data
+    return Case(tuple(args))
+
+
+@st.composite
+def sort_cases(draw, elements=HALVES, unique=True) -> Case:
+    """Distinct values (sorting ties has no derivative) sorted along an axis or flattened."""
+    x = _small_tensor(draw, elements=elements, unique=unique)
+    return Case((x,), {"axis": draw(st.none() | (st.integers(-x.ndim, x.ndim - 1)
+                                                 if x.ndim else st.nothing()))})
+
+
+@st.composite
+def arg_reduction(draw) -> Case:
+    """argmax/argmin's cases: values on a grid, so ties are frequent; axis None or one axis."""
+    x = _small_tensor(draw, elements=st.integers(-2, 2).map(float))
+    axis = draw(st.none() | (st.integers(-x.ndim, x.ndim - 1) if x.ndim else st.nothing()))
+    return Case((x,), {"axis": axis, "keepdims": draw(st.booleans())})
+
+
+@st.composite
+def topk_cases(draw, unique=True) -> Case:
+    x = _small_tensor(draw, min_dims=1, elements=HALVES, unique=unique)
+    axis = draw(st.integers(-x.ndim, x.ndim - 1))
+    return Case((x,), {"k": draw(st.integers(1, x.shape[axis])), "axis": axis,
+                       "largest": draw(st.booleans())})
+
+
+def _topk_values(x, **kwargs):
+    return ag.topk(x, **kwargs).values
+
+
+def _np_topk_values(x, k, axis, largest):
+    """The reference: numpy's stable sort of x (of -x for the largest), first k along axis."""
+    order = np.argsort(-x if largest else x, axis=axis, kind="stable")
+    return np.take_along_axis(x, np.take(order, np.arange(k), axis=axis), axis=axis)
+
+
+def _np_argsort(x, axis):
+    return np.argsort(x, axis=axis, kind="stable")
+
+
+def _as_float32(values):
+    """numpy's float64 result as the float32 a creation helper gives by default."""
+    values = np.asarray(values)
+    return values.astype(np.float32) if values.dtype == np.float64 else values
+
+
+@st.composite
+def arange_args(draw, floats: bool) -> Case:
+    if floats:
+        start, step = draw(HALVES), draw(st.sampled_from([0.25, 0.5, 1.5, -0.5]))
+        return Case((start, start + step * draw(st.integers(0, 5)) + step / 2, step))
+    if draw(st.booleans()):
+        return Case((draw(st.integers(0, 6)),))
+    return Case((draw(st.integers(-5, 5)), draw(st.integers(-5, 5)),
+                 draw(st.sampled_from([1, 2, -1, -3]))))
+
+
+@st.composite
+def linspace_args(draw) -> Case:
+    return Case((draw(HALVES), draw(HALVES)), {"num": draw(st.integers(0, 6)),
+                                               "endpoint": draw(st.booleans())})
+
+
+@st.composite
+def full_like_args(draw) -> Case:
+    """Like a float tensor, an int array or an int tensor, with a float or int fill value."""
+    like = draw(st.sampled_from(["tensor", "int array", "int tensor"]))
+    shape = draw(small_shapes())
+    template = np.zeros(shape, dtype=np.float32 if like == "tensor" else np.int64)
+    if like != "int array":
+        template = ag.Tensor(template)
+    kwargs = draw(st.fixed_dictionaries({}, optional={"dtype": st.sampled_from(
+        [np.float64, np.int32])}))
+    return Case((template, draw(HALVES | st.integers(-3, 3))), kwargs)
+
+
+@st.composite
+def eye_args(draw) -> Case:
+    """n, or n and m (numpy calls it M), and maybe a diagonal k and a dtype."""
+    sides = draw(st.lists(st.integers(0, 4), min_size=1, max_size=2))
+    kwargs = draw(st.fixed_dictionaries({}, optional={
+        "k": st.integers(-3, 3), "dtype": st.sampled_from([np.float64, np.int64])}))
+    return Case(tuple(sides), kwargs)
+
+
+def _creation_ref(np_func):
+    """numpy's function with float64 made float32 unless a dtype was asked (numpy's eye is
+    float64 by default, ours float32)."""
+    def ref(*args, **kwargs):
+        values = np_func(*args, **kwargs)
+        return values if "dtype" in kwargs else _as_float32(values)
+    return ref
+
+
+ARRAY_SPECS: list[OpSpec] = [
+    OpSpec("prod", ag.prod, np.prod, reduction(elements=NONZERO)),
+    OpSpec("prod", ag.prod, np.prod, prod_with_zeros(), variant="zeros"),
+    OpSpec("tensordot", ag.tensordot, np.tensordot, tensordot_cases(named=False),
+           variant="axes=n"),
+    OpSpec("tensordot", ag.tensordot, np.tensordot, tensordot_cases(named=True),
+           variant="named axes"),
+    OpSpec("tensordot", ag.tensordot, np.tensordot, tensordot_cases(named=True, constant=True),
+           variant="constant"),
+    # index results and creation helpers: forward only, against numpy (ties included)
+    OpSpec("argsort", ag.argsort, _np_argsort,
+           sort_cases(elements=st.integers(-2, 2).map(float), unique=False)),
+    OpSpec("argmax", ag.argmax, np.argmax, arg_reduction()),
+    OpSpec("argmin", ag.argmin, np.argmin, arg_reduction()),
+    OpSpec("arange", ag.arange, _creation_ref(np.arange), arange_args(floats=False),
+           variant="integers"),
+    OpSpec("arange", ag.arange, _creation_ref(np.arange), arange_args(floats=True),
+           variant="floats"),
+    OpSpec("linspace", ag.linspace, _creation_ref(np.linspace), linspace_args()),
+    OpSpec("full_like", ag.full_like, np.full_like, full_like_args()),
+    OpSpec("eye", ag.eye, _creation_ref(np.eye), eye_args()),
+]
+
+ARRAY_COMPOSITE_SPECS: list[OpSpec] = [
+    OpSpec("std", ag.std, np.std, spread_reduction()),
+    OpSpec("split", _split_call(ag.split), _split_ref(np.split), split_cases(equal=True)),
+    OpSpec("array_split", _split_call(ag.array_split), _split_ref(np.array_split),
+           split_cases(equal=False)),
+    OpSpec("vstack", _joined_by(ag.vstack), _joined_by(np.vstack), stack_inputs(rows=True)),
+    OpSpec("hstack", _joined_by(ag.hstack), _joined_by(np.hstack), stack_inputs(rows=False)),
+    OpSpec("diag", ag.diag, np.diag, diag_vector(), variant="vector"),
+    OpSpec("diag", ag.diag, np.diag, matrices(min_dims=2, offset="k").filter(
+        lambda case: case.args[0].ndim == 2), variant="matrix"),
+    OpSpec("diagonal", ag.diagonal, np.diagonal, matrices(axes_too=True)),
+    OpSpec("trace", ag.trace, np.trace, matrices(axes_too=True)),
+    OpSpec("tril", ag.tril, np.tril, matrices(offset="k")),
+    OpSpec("triu", ag.triu, np.triu, matrices(offset="k")),
+    OpSpec("flip", ag.flip, np.flip, flip_cases()),
+    OpSpec("roll", ag.roll, np.roll, roll_cases()),
+    OpSpec("tile", ag.tile, np.tile, tile_cases()),
+    OpSpec("repeat", ag.repeat, np.repeat, repeat_cases()),
+    OpSpec("moveaxis", ag.moveaxis, np.moveaxis, moveaxis_cases()),
+    OpSpec("outer", ag.outer, np.outer, binary()),
+    OpSpec("dot", ag.dot, np.dot, dot_cases()),
+    OpSpec("sort", ag.sort, np.sort, sort_cases()),
+    OpSpec("topk", _topk_values, _np_topk_values, topk_cases()),
+]
+
+
 # ---- the catalogue: tensor primitives -----------------------------------------------------------
 
 TENSOR_SPECS: list[OpSpec] = [
@@ -601,6 +943,7 @@ TENSOR_SPECS: list[OpSpec] = [
            variant="repeated indices"),
     # numeric: trigonometry, exp/log, rounding, float tests (NUMERIC_SPECS above)
     *NUMERIC_SPECS,
+    *ARRAY_SPECS,
 ]
 
 COMPOSITE_SPECS: list[OpSpec] = [
@@ -610,6 +953,7 @@ COMPOSITE_SPECS: list[OpSpec] = [
     OpSpec("squeeze", ag.squeeze, np.squeeze, squeeze()),
     OpSpec("stack", _stack, _np_stack, joined(same_shape=True)),
     OpSpec("swapaxes", ag.swapaxes, np.swapaxes, swapaxes()),
+    *ARRAY_COMPOSITE_SPECS,
 ]
 
 

@@ -4,7 +4,17 @@ Tensors and Scalars and computes plain numpy (or plain floats) otherwise, which 
 backward rules be written once for every kind of value."""
 
 from .. import registry
-from . import elementwise, linalg, numeric, reductions, shape  # noqa: F401 - each declares its ops
+# each module declares its ops
+from . import (  # noqa: F401
+    creation,
+    elementwise,
+    linalg,
+    numeric,
+    ordering,
+    rearrange,
+    reductions,
+    shape,
+)
 
 unsqueeze = shape.expand_dims  # PyTorch's name
 getitem = shape.getitem
