@@ -134,7 +134,8 @@ def _extras_of(node) -> _NodeExtras:
 
 
 class RemovableHandle:
-    """Returned by ``register_hook``: ``remove()`` takes the hook off again."""
+    """Returned by ``register_hook`` (and nn's module hooks): ``remove()`` takes the hook off
+    the dict it was put in."""
 
     _next_id = 0
 

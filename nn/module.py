@@ -24,7 +24,10 @@ from collections.abc import Iterable, Iterator, Mapping
 import numpy as np
 
 from autograd_core import Tensor, no_grad
+from autograd_core.engine import RemovableHandle
 from autograd_core.errors import DTypeError, StateDictError
+
+HookHandle = RemovableHandle  # the name nn exported before: one handle class for every hook
 
 
 class Parameter(Tensor):
@@ -117,18 +120,18 @@ class Module:
                     out = result
         return out
 
-    def register_forward_pre_hook(self, hook) -> HookHandle:
+    def register_forward_pre_hook(self, hook) -> RemovableHandle:
         """Call ``hook(module, args)`` before every forward, as PyTorch's: ``args`` is the tuple
         of positional inputs; a hook that returns something other than None replaces them (a
         value that is not a tuple becomes the only input). Hooks run in registration order,
         each seeing the inputs the previous one returned. ``.remove()`` the handle to stop."""
-        return HookHandle(self._forward_pre_hooks, hook)
+        return RemovableHandle(self._forward_pre_hooks, hook)
 
-    def register_forward_hook(self, hook) -> HookHandle:
+    def register_forward_hook(self, hook) -> RemovableHandle:
         """Call ``hook(module, args, output)`` after every forward, as PyTorch's: a hook that
         returns something other than None replaces the output (the next hook, and the caller,
         get the returned value). ``.remove()`` the handle to stop."""
-        return HookHandle(self._forward_hooks, hook)
+        return RemovableHandle(self._forward_hooks, hook)
 
     def train(self, mode: bool = True) -> Module:
         """Switch this module and all it contains to training mode (dropout on); returns self."""
@@ -314,21 +317,6 @@ def _trace_output_shapes(model: Module, shown: list, input_shape: tuple, dtype) 
         for handle in handles:
             handle.remove()
     return calls
-
-
-class HookHandle:
-    """Returned by ``register_forward_hook``: ``remove()`` unregisters the hook."""
-
-    _next_id = 0
-
-    def __init__(self, hooks: OrderedDict, hook):
-        HookHandle._next_id += 1
-        self._id = HookHandle._next_id
-        self._hooks = hooks
-        hooks[self._id] = hook
-
-    def remove(self) -> None:
-        self._hooks.pop(self._id, None)
 
 
 class Sequential(Module):
