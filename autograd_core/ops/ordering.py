@@ -1,6 +1,4 @@
-"""Sorting and selection (sort, topk, and the index functions argsort, argmax, argmin), and two
-reductions that came with the numpy coverage: ``prod`` (a primitive whose gradient stays right
-when elements are 0) and ``std`` (composed from ``var``).
+"""Sorting and selection: sort, topk, and the index functions argsort, argmax, argmin.
 
 Sorted values are differentiable: they are ``x`` indexed by the sorting permutation (getitem
 with index arrays, as ``np.take_along_axis``), so each output position passes its gradient back
@@ -13,12 +11,10 @@ from collections import namedtuple
 
 import numpy as np
 
-from ..engine import Function, Variable
+from ..engine import Variable
 from ..errors import ShapeError
-from ..registry import composite, primitive, untracked
-from . import reductions
-from .broadcasting import keepdims_shape, normalize_axes
-from .elementwise import sqrt, where
+from ..registry import composite, untracked
+from .broadcasting import normalize_axes
 from .shape import getitem, reshape
 
 
@@ -120,67 +116,3 @@ def topk(x, k: int, axis: int = -1, largest: bool = True) -> TopK:
     order = _stable_order(raw, axis, descending=largest)
     picked = order[(slice(None),) * axis + (slice(0, int(k)),)]
     return TopK(getitem(x, _along_axis(picked, axis)), _indices(x, picked))
-
-
-# ---- reductions ---------------------------------------------------------------------------------
-
-class Prod(Function):
-    """Product over axes. Its gradient is the product of the other elements of each slice,
-    computed without dividing by an element that is 0, so it is right with zeros: with one 0
-    in a slice, that element gets the product of the others and the rest get 0; with more, all
-    get 0. Second derivatives are right too, for any number of zeros."""
-
-    @staticmethod
-    def forward(ctx, x, axis=None, keepdims=False):
-        shape = np.shape(x)
-        axes = normalize_axes(axis, len(shape), "prod", shape)
-        ctx.axes = axes
-        ctx.keep_shape = keepdims_shape(shape, axes)
-        is_zero = np.equal(x, 0)
-        # Only when some element is 0 does backward need more than out / x (kept as constants).
-        ctx.is_zero = is_zero if is_zero.any() else None
-        if ctx.is_zero is not None:
-            ctx.zero_count = np.sum(is_zero, axis=axes, keepdims=True)
-        out = np.prod(x, axis=axes, keepdims=keepdims)
-        ctx.save_for_backward(x, out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, out = ctx.saved_tensors
-        grad = grad.reshape(ctx.keep_shape)
-        is_zero = ctx.is_zero
-        if is_zero is None:  # the usual case: the product of the others is out / x
-            return grad * out.reshape(ctx.keep_shape) / x
-        axes, count = ctx.axes, ctx.zero_count
-        nonzero = where(is_zero, 1, x)
-        others = prod(nonzero, axis=axes, keepdims=True) / nonzero  # the non-zero others
-        # The zero elements of the others, as a factor that is 0 or 1 in value but carries their
-        # derivative, so that differentiating again is right: z is the slice's zero elements
-        # added up (the one zero, where there is one).
-        z = reductions.sum(where(is_zero, x, 0), axis=axes, keepdims=True)
-        factor = where(count == 0, 1,
-                       where(count == 1, where(is_zero, 1, z),
-                             # two zeros: each one's product of others holds the other zero
-                             where(count == 2, where(is_zero, z - x, 0), 0)))
-        return grad * others * factor
-
-
-def _prod_public(x, axis=None, keepdims: bool = False):
-    """Product of the elements over ``axis`` (None: all; an int or a tuple). Its gradient is
-    right where elements are 0 (see ``Prod``); the product of no elements is 1."""
-    if isinstance(x, Variable):
-        return Prod.apply(x, axis=axis, keepdims=keepdims)
-    return Prod.compute(np.asarray(x), axis=axis, keepdims=keepdims)
-
-
-prod = primitive("prod", Prod, numpy=np.prod, method=True, public=_prod_public)
-
-
-@composite(numpy=np.std, method=True)
-def std(x, axis=None, keepdims: bool = False, ddof: int = 0):
-    """Standard deviation over ``axis``: ``sqrt(var(x, axis, ddof=ddof))``, dividing by
-    ``n - ddof`` (numpy's default ddof=0, as ``var`` here; PyTorch's ``std`` defaults to 1).
-    Where all elements of a slice are equal the gradient is nan, as in PyTorch (sqrt's slope
-    at 0 is infinite)."""
-    return sqrt(reductions.var(x, axis=axis, keepdims=keepdims, ddof=ddof))

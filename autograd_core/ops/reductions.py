@@ -1,5 +1,6 @@
-"""Reductions over an axis (int or tuple) with ``keepdims``: sum, max, min, logsumexp primitives;
-mean and var composed from them; softmax cross-entropy over the last axis, fused."""
+"""Reductions over an axis (int or tuple) with ``keepdims``: sum, max, min, prod, logsumexp
+primitives; mean, var and std composed from them; softmax cross-entropy over the last axis,
+fused."""
 
 import builtins
 
@@ -9,7 +10,7 @@ from ..engine import Function, Variable, _Unrecorded
 from ..errors import DTypeError, ShapeError
 from ..registry import composite, primitive
 from .broadcasting import keepdims_shape, normalize_axes
-from .elementwise import exp, where
+from .elementwise import exp, sqrt, where
 from .shape import astype, broadcast_to
 
 
@@ -70,6 +71,45 @@ class Max(_Extreme):
 
 class Min(_Extreme):
     reduce = staticmethod(np.min)
+
+
+class Prod(Function):
+    """Product over axes. Its gradient is the product of the other elements of each slice,
+    computed without dividing by an element that is 0, so it is right with zeros: with one 0
+    in a slice, that element gets the product of the others and the rest get 0; with more, all
+    get 0. Second derivatives are right too, for any number of zeros."""
+
+    @staticmethod
+    def forward(ctx, x, axis=None, keepdims=False):
+        axes = _reduction_setup(ctx, x, axis, "prod")
+        is_zero = np.equal(x, 0)
+        # Only when some element is 0 does backward need more than out / x (kept as constants).
+        ctx.is_zero = is_zero if is_zero.any() else None
+        if ctx.is_zero is not None:
+            ctx.zero_count = np.sum(is_zero, axis=axes, keepdims=True)
+        out = np.prod(x, axis=axes, keepdims=keepdims)
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, out = ctx.saved_tensors
+        grad = grad.reshape(ctx.keep_shape)
+        is_zero = ctx.is_zero
+        if is_zero is None:  # the usual case: the product of the others is out / x
+            return grad * out.reshape(ctx.keep_shape) / x
+        axes, count = ctx.axes, ctx.zero_count
+        nonzero = where(is_zero, 1, x)
+        others = prod(nonzero, axis=axes, keepdims=True) / nonzero  # the non-zero others
+        # The zero elements of the others, as a factor that is 0 or 1 in value but carries their
+        # derivative, so that differentiating again is right: z is the slice's zero elements
+        # added up (the one zero, where there is one).
+        z = sum(where(is_zero, x, 0), axis=axes, keepdims=True)
+        factor = where(count == 0, 1,
+                       where(count == 1, where(is_zero, 1, z),
+                             # two zeros: each one's product of others holds the other zero
+                             where(count == 2, where(is_zero, z - x, 0), 0)))
+        return grad * others * factor
 
 
 def _logsumexp(x, axes):
@@ -175,6 +215,9 @@ max = primitive("max", Max, numpy=(np.max, np.amax), method=True, public=_reduct
 min = primitive("min", Min, numpy=(np.min, np.amin), method=True, public=_reduction(  # noqa: A001
     Min, "min", "Smallest element over ``axis``; tied minima share the gradient equally (as "
     "PyTorch's ``amin``)."))
+prod = primitive("prod", Prod, numpy=np.prod, method=True, public=_reduction(
+    Prod, "prod", "Product of the elements over ``axis`` (None: all; an int or a tuple). Its "
+    "gradient is right where elements are 0 (see ``Prod``); the product of no elements is 1."))
 
 
 def _logsumexp_public(x, axis=None, keepdims: bool = False):
@@ -277,3 +320,12 @@ def var(x, axis=None, keepdims: bool = False, ddof: int = 0):
     with np.errstate(invalid="ignore", divide="ignore"):
         total = sum(deviation * deviation, axis=axis, keepdims=keepdims)
         return _narrowed(total / divisor, x)
+
+
+@composite(numpy=np.std, method=True)
+def std(x, axis=None, keepdims: bool = False, ddof: int = 0):
+    """Standard deviation over ``axis``: ``sqrt(var(x, axis, ddof=ddof))``, dividing by
+    ``n - ddof`` (numpy's default ddof=0, as ``var`` here; PyTorch's ``std`` defaults to 1).
+    Where all elements of a slice are equal the gradient is nan, as in PyTorch (sqrt's slope
+    at 0 is infinite)."""
+    return sqrt(var(x, axis=axis, keepdims=keepdims, ddof=ddof))
