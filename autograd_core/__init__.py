@@ -14,7 +14,7 @@ for custom ops, and ``gradcheck``/``gradgradcheck`` to test them; ``detect_anoma
 that first produced NaN or inf.
 """
 
-from . import registry
+from . import ops, registry
 from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .engine import Function, Variable, grad
 from .errors import (
@@ -30,7 +30,6 @@ from .errors import (
 from .functional import hvp, jacobian
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import gradcheck, gradgradcheck
-from . import ops
 from .ops import *  # noqa: F403 - every op declared in ops/ (see registry)
 from .scalar import Scalar
 from .tensor import Tensor, full, ones, ones_like, tensor, zeros, zeros_like
@@ -55,7 +54,7 @@ def __dir__():
 __all__ = [
     "AnomalyError", "detect_anomaly", "is_anomaly_enabled", "set_detect_anomaly", "AutogradError",
     "BackwardError", "CheckpointError", "DTypeError", "Function", "GradcheckError", "Scalar",
-    "StateDictError", "ShapeError", "Tensor", "Variable", "draw_graph", "enable_grad", "full",
+    "StateDictError", "ShapeError", "Tensor", "Variable", "draw_graph", "enable_grad", "full",  # noqa: F405 - __getattr__ below
     "grad", "gradcheck", "gradgradcheck", "hvp", "is_grad_enabled", "jacobian", "no_grad", "ones",
     "ones_like", "registry", "set_grad_enabled", "tensor", "zeros", "zeros_like", *ops.__all__,
 ]

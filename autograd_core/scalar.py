@@ -20,8 +20,11 @@ import numbers
 
 import numpy as np
 
-from . import anomaly, registry
-from . import ops  # noqa: F401 - declares the ops whose Scalar methods are made below
+from . import (
+    anomaly,
+    ops,  # noqa: F401 - declares the ops whose Scalar methods are made below
+    registry,
+)
 from .engine import Variable
 from .errors import DTypeError
 from .grad_mode import _state as _grad_state

@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import ops, registry
+from .engine import Variable, bump_version, version_of
+from .errors import BackwardError, DTypeError, ShapeError
+from .grad_mode import is_grad_enabled, set_grad_enabled
 from .ops.elementwise import Abs as _Abs
 from .ops.elementwise import Add as _Add
 from .ops.elementwise import Div as _Div
@@ -12,9 +15,6 @@ from .ops.elementwise import Mul as _Mul
 from .ops.elementwise import Neg as _Neg
 from .ops.elementwise import Pow as _Pow
 from .ops.elementwise import Sub as _Sub
-from .engine import Variable, bump_version, version_of
-from .errors import BackwardError, DTypeError, ShapeError
-from .grad_mode import is_grad_enabled, set_grad_enabled
 
 
 def _to_array(data, dtype) -> np.ndarray:
@@ -445,7 +445,7 @@ class Tensor(Variable):
     def __invert__(self):
         return Tensor._from_op(np.logical_not(self.data), None)
 
-    # ---- methods: every op declared with method=True is attached below the class ------------------
+    # ---- methods: every op declared with method=True is attached below the class ---------------
     def flatten(self):
         return ops.reshape(self, -1)
 

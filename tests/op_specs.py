@@ -43,7 +43,6 @@ from autograd_core.testing import (
     axes,
     broadcastable_shapes,
     mutually_broadcastable_shapes,
-    scalars,
     shapes,
     tensors,
 )

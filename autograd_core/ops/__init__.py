@@ -4,6 +4,7 @@ Tensors and Scalars and computes plain numpy (or plain floats) otherwise, which 
 backward rules be written once for every kind of value."""
 
 from .. import registry
+
 # each module declares its ops
 from . import (  # noqa: F401
     creation,
