@@ -105,10 +105,10 @@ def _scalar(data: float, node):
 
 def _constant(other, function):
     """A Python number (or numpy real scalar) used as a constant operand, as a float or int."""
-    if type(other) is float or type(other) is int:
+    if type(other) in _PLAIN:  # float, int, bool
         return other
-    if isinstance(other, (numbers.Real, np.bool_)) and np.ndim(other) == 0:
-        return other if isinstance(other, _PLAIN) and type(other) in _PLAIN else float(other)
+    if isinstance(other, (numbers.Real, np.bool_)):  # numpy's scalars, Fraction, ...
+        return float(other)
     if isinstance(other, Variable):
         raise TypeError(f"Scalar {function.name()}: cannot combine a Scalar with a "
                         f"{type(other).__name__}; use Tensor for arrays")
