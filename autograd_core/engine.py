@@ -335,8 +335,10 @@ class Function:
 
     ``apply`` passes the ``.data`` of every Tensor/Scalar argument to ``forward`` and anything else
     unchanged; ``backward`` returns one gradient (or None) per positional argument. Write backward
-    with operators, methods and ``autograd_core`` functions (not ``np.*`` calls) so that it also
-    works on Tensors, which makes second derivatives correct. Save through ``save_for_backward``
+    with operators, methods, ``autograd_core`` functions or the numpy functions that have an op
+    (``np.exp`` runs ``ag.exp`` on a Tensor), so that it also works on Tensors, which makes second
+    derivatives correct; a numpy function without an op raises on a Tensor rather than cutting
+    the graph. Save through ``save_for_backward``
     whatever backward differentiates through: an input, the output, or a constant.
 
     An instance is both the ``ctx`` of one call and the node recorded for it in the graph.

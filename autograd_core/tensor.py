@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import ops, registry
+from . import numpy_protocol, ops, registry
 from .engine import Variable, bump_version, version_of
 from .errors import BackwardError, DTypeError, ShapeError
 from .grad_mode import is_grad_enabled, set_grad_enabled
@@ -61,7 +61,10 @@ class Tensor(Variable):
     """
 
     __slots__ = ()
-    __array_ufunc__ = None  # `array + tensor` must call Tensor.__radd__, not loop over elements
+    # np.exp(t), np.sum(t), array + t, ...: numpy's functions run our recorded ops on Tensors
+    # (see numpy_protocol for which, and what the others do).
+    __array_ufunc__ = numpy_protocol.array_ufunc
+    __array_function__ = numpy_protocol.array_function
     __hash__ = Variable.__hash__  # == is elementwise, yet tensors stay usable as dict keys
 
     def __init__(self, data, dtype=None, requires_grad: bool = False, name: str | None = None):
