@@ -29,6 +29,7 @@ from .grad_mode import _state as _grad_state
 from .grad_mode import set_grad_enabled
 
 _OUTPUT = "output"  # a node's role for a saved value that is its own output (see _roles_of)
+_UNKNOWN = object()  # a class's _saved_roles when only _roles_of can tell
 _anomaly = anomaly._state  # per-thread flag: anomaly detection on (anomaly.py)
 
 
@@ -190,9 +191,10 @@ class Variable:
         raise
 
     @staticmethod
-    def _input_shapes(raw, out):
-        """The shapes of an op's inputs when the op may have broadcast them (gradients are then
-        summed back to those shapes by the engine), or None when there is nothing to undo."""
+    def _input_shapes(raw, out, edges):
+        """The shapes of an op's inputs (None for those without an edge) when the op may have
+        broadcast one that gets a gradient (its gradient is then summed back to its shape by
+        the engine), or None when there is nothing to undo."""
         return None
 
     def _root_grad(self, grad, create_graph: bool):
@@ -304,7 +306,11 @@ class Variable:
         """
         _check_requires_grad(self, "backward", "the tensor")
         root = self._root_grad(grad, create_graph)
-        _run([_item_of(self)], [root], retain_graph or create_graph, create_graph)
+        reached, claimed = _run([_item_of(self)], [root], retain_graph or create_graph,
+                                create_graph)
+        with set_grad_enabled(create_graph):  # a differentiable .grad is a recorded sum
+            for leaf, grad in reached.items():
+                leaf._accumulate_grad(grad, create_graph, claimed)
 
 
 class _Unrecorded:
@@ -351,6 +357,10 @@ class Function:
         "_retained", "_graph_mode", "_saved_at", "__dict__",
     )
 
+    # What each saved value stands for (see _roles_of), when a class knows it for every call
+    # (Elementwise does, from ``saves``); otherwise found by identity when the node is made.
+    _saved_roles = _UNKNOWN
+
     @staticmethod
     def forward(ctx, *args, **kwargs):
         raise NotImplementedError(f"{type(ctx).__name__} must define forward(ctx, ...)")
@@ -375,7 +385,10 @@ class Function:
     @property
     def needs_input_grad(self) -> tuple:
         """One bool per positional input of forward: whether backward must return its gradient."""
-        return tuple([edge is not None for edge in self._next])
+        edges = self._next
+        if len(edges) == 2:  # most ops: without building a list first
+            return edges[0] is not None, edges[1] is not None
+        return tuple([edge is not None for edge in edges])
 
     @property
     def saved_tensors(self) -> tuple:
@@ -467,7 +480,8 @@ class Function:
                 edges.append(None)
                 if isinstance(a, (np.ndarray, list)):
                     mutable = True
-        self._link(tuple(edges), raw, out, family, family._input_shapes(raw, out))
+        edges = tuple(edges)
+        self._link(edges, raw, out, family, family._input_shapes(raw, out, edges))
         if mutable and self._saved:
             self._own_constants(args)
 
@@ -480,7 +494,8 @@ class Function:
         self._retained = None
         saved = self._saved
         if saved:
-            self._roles = _roles_of(saved, raw, out)
+            roles = self._saved_roles  # known from the class when it always saves alike
+            self._roles = _roles_of(saved, raw, out) if roles is _UNKNOWN else roles
         self._saved_at = _clock  # see "version counters" at the top
 
     def _own_constants(self, args) -> None:
@@ -593,100 +608,118 @@ def _sorted_graph(roots: Sequence) -> tuple[list, list]:
 
 
 def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None):
-    """Propagate ``root_grads`` from ``roots`` to the leaves.
+    """The chain rule, for ``backward()`` and ``grad()`` alike.
 
-    Without ``targets`` the gradients are accumulated into ``.grad`` (``backward()``). With
-    ``targets`` (a set of graph items) only the paths leading to them are walked and their
-    gradients are returned instead (``grad()``).
+    The nodes behind ``roots`` are visited from the output back, each after every node that
+    uses its value, so that when a node is reached its gradient is complete: the sum of what
+    each use sent it. Hooks may change that gradient; the node's backward turns it into one
+    gradient per input (the vector-Jacobian product, see ``_input_grads``), and each is added
+    to what that input has received so far. A leaf's gradient is complete once every node has
+    been visited.
+
+    Returns the complete gradient of each leaf reached (``backward()`` accumulates them into
+    ``.grad``) and the set of buffers handed out. With ``targets`` (a set of graph items, for
+    ``grad()``) only the nodes on a path to a target run, and the gradients returned are the
+    targets'.
     """
     nodes, leaves = _sorted_graph(roots)
-    grads = {}
+    wanted = None  # every input of every node, unless only the paths to targets are
+    if targets is not None:
+        wanted, on_path = _paths_to(leaves + nodes, targets)
+        nodes = [node for node in nodes if node in wanted]
+    grads = {}  # graph item -> the sum of the gradients it has received so far
+    get = grads.get
     for root, grad in zip(roots, root_grads):
-        previous = grads.get(root)
+        previous = get(root)
         grads[root] = grad if previous is None else previous + grad
-    accumulate = targets is None
-    needed = expand = None
-    if not accumulate:
-        needed, expand = _paths_to(leaves + nodes, targets)
-    captured = {}
+    reached = {}
     claimed = set()
-    check = _anomaly.enabled
-    take, get = grads.pop, grads.get
-    # One loop, with the backward call inline: it runs once per node of the graph.
-    leaf_hooks = _leaf_hooks
+    take = grads.pop
+    check = _anomaly.enabled  # read once: a thread-local, and backward does not change it
     with set_grad_enabled(create_graph):
         for node in reversed(nodes):
             grad = take(node, None)
             if grad is None:
                 continue
-            extras = node._retained  # None unless retain_grad() or register_hook() was used
-            if extras is not None:
-                if extras.hooks:
-                    grad = _run_hooks(extras.hooks, grad, node._out_type, create_graph,
-                                      extras.shape)
-                if accumulate:
-                    kept = extras()
-                    if kept is not None:
-                        kept._accumulate_grad(grad, create_graph, claimed)
-            if not accumulate:
+            if node._retained is not None:  # retain_grad() or register_hook() on its value
+                grad = _complete_grad(node, grad, create_graph, claimed, targets is None)
+            if targets is not None:
                 if node in targets:
-                    captured[node] = grad
-                if node not in expand:
+                    reached[node] = grad
+                if node not in on_path:
                     continue
-            if node._saved is None:
-                raise _freed_error(node)
-            if check:
-                anomaly.check_saved(node)
-            node._graph_mode = create_graph
-            try:
-                input_grads = type(node).backward(node, grad)
-            except ArithmeticError:  # Python floats raise where numpy gives inf or nan
-                input_grads = node._out_type._backward_in_numpy(node, grad)
             edges = node._next
-            if type(input_grads) is not tuple and not isinstance(input_grads, tuple):
-                input_grads = (input_grads,)
-            count = len(edges)
-            if len(input_grads) != count:
-                raise _count_error(node, input_grads)
-            if node._shapes is not None:
-                input_grads = _to_input_shapes(node, input_grads)
-            if check:
-                anomaly.check_backward(node, grad, input_grads)
-            if not retain_graph:
-                node._saved = None  # free what forward saved, as soon as it has been used
-            if 0 < count <= 2 and needed is None:
-                # Nodes have one or two inputs mostly: indexing them costs half of zip's iterator.
+            input_grads = _input_grads(node, grad, retain_graph, create_graph, check)
+            if wanted is None and len(edges) <= 2:
+                # Nodes have one or two inputs mostly: indexing them costs half of zip's
+                # iterator (the same sums as the loop below).
                 parent, parent_grad = edges[0], input_grads[0]
                 if parent is not None and parent_grad is not None:
                     previous = get(parent)
                     grads[parent] = parent_grad if previous is None else previous + parent_grad
-                if count == 2:
+                if len(edges) == 2:
                     parent, parent_grad = edges[1], input_grads[1]
                     if parent is not None and parent_grad is not None:
                         previous = get(parent)
                         grads[parent] = parent_grad if previous is None else previous + parent_grad
                 continue
             for parent, parent_grad in zip(edges, input_grads):
-                if parent is None or parent_grad is None:
-                    continue
-                if needed is not None and parent not in needed:
+                if parent is None or parent_grad is None or (
+                        wanted is not None and parent not in wanted):
                     continue
                 previous = get(parent)
                 grads[parent] = parent_grad if previous is None else previous + parent_grad
         for leaf in leaves:  # every use of a leaf has been summed in grads by now
             grad = take(leaf, None)
-            if grad is None:
+            if grad is None or (targets is not None and leaf not in targets):
                 continue
-            if leaf_hooks:
-                hooks = leaf_hooks.get(id(leaf))
+            if _leaf_hooks:
+                hooks = _leaf_hooks.get(id(leaf))
                 if hooks:
                     grad = _run_hooks(hooks, grad, leaf._family, create_graph,
                                       _shape_of(leaf.data))
-            if accumulate:
-                leaf._accumulate_grad(grad, create_graph, claimed)
-            elif leaf in targets:
-                captured[leaf] = grad
-    return captured, claimed
+            reached[leaf] = grad
+    return reached, claimed
+
+
+def _complete_grad(node: Function, grad, create_graph: bool, claimed: set, keep: bool):
+    """A node's complete gradient after its value's hooks, kept in the value's ``.grad`` too
+    when ``keep`` (backward()) and retain_grad() asked for it."""
+    extras = node._retained
+    if extras.hooks:
+        grad = _run_hooks(extras.hooks, grad, node._out_type, create_graph, extras.shape)
+    if keep:
+        kept = extras()
+        if kept is not None:
+            kept._accumulate_grad(grad, create_graph, claimed)
+    return grad
+
+
+def _input_grads(node: Function, grad, retain_graph: bool, create_graph: bool,
+                 check: bool) -> tuple:
+    """One gradient per input of ``node`` (None where none flows), from the gradient of its
+    output: its backward, checked (and by anomaly detection when ``check``), with each gradient
+    summed to its input's shape. Frees what forward saved unless ``retain_graph``."""
+    if node._saved is None:
+        raise _freed_error(node)
+    if check:
+        anomaly.check_saved(node)
+    node._graph_mode = create_graph
+    try:
+        input_grads = type(node).backward(node, grad)
+    except ArithmeticError:  # Python floats raise where numpy gives inf or nan
+        input_grads = node._out_type._backward_in_numpy(node, grad)
+    if type(input_grads) is not tuple and not isinstance(input_grads, tuple):
+        input_grads = (input_grads,)
+    if len(input_grads) != len(node._next):
+        raise _count_error(node, input_grads)
+    if node._shapes is not None:
+        input_grads = _to_input_shapes(node, input_grads)
+    if check:
+        anomaly.check_backward(node, grad, input_grads)
+    if not retain_graph:
+        node._saved = None  # free what forward saved, as soon as it has been used
+    return input_grads
 
 
 def sum_to(grad, shape: tuple):
@@ -719,7 +752,7 @@ def _to_input_shapes(node: Function, grads: tuple) -> tuple:
     """Each input's gradient summed to the input's shape (the op broadcast it)."""
     fitted = []
     for grad, shape in zip(grads, node._shapes):
-        if grad is not None and getattr(grad, "shape", shape) != shape:
+        if grad is not None and shape is not None and getattr(grad, "shape", shape) != shape:
             try:
                 grad = sum_to(grad, shape)
             except ShapeError as error:
@@ -736,7 +769,8 @@ def _count_error(node: Function, grads: tuple) -> BackwardError:
 
 
 def _paths_to(order: list, targets: set) -> tuple[set, set]:
-    """Items from which a target can be reached, and the nodes whose backward must run."""
+    """The items from which a target can be reached (targets included), and the nodes among
+    them whose backward must run (those with an input from which a target can be reached)."""
     needed = set()
     expand = set()
     for item in order:  # inputs come before the items that use them
@@ -792,10 +826,10 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
     roots = [_item_of(out) for out in outputs]
     root_grads = [out._root_grad(g, create_graph) for out, g in zip(outputs, grad_outputs)]
     targets = {_item_of(inp) for inp in inputs}
-    captured, claimed = _run(roots, root_grads, retain_graph, create_graph, targets)
+    reached, claimed = _run(roots, root_grads, retain_graph, create_graph, targets)
     results = []
     for i, inp in enumerate(inputs):
-        g = captured.get(_item_of(inp))
+        g = reached.get(_item_of(inp))
         if g is None:
             if not allow_unused:
                 raise BackwardError(

@@ -28,6 +28,7 @@ from . import (
 from .engine import Variable
 from .errors import DTypeError
 from .grad_mode import _state as _grad_state
+from .ops.elementwise import on_floats
 
 _new = object.__new__
 _anomaly = anomaly._state
@@ -37,20 +38,25 @@ _PLAIN = (float, int, bool)  # Python numbers an op takes as they are
 # ---- recording ----------------------------------------------------------------------------------
 # Scalar graphs are made of one op per float, so Scalar's operators record their node with less
 # of the general machinery than Function.apply: one or two inputs of one family, no keyword
-# arguments. The node itself is made where every node is (Function._link). Anomaly detection
-# takes the general path, which does its checks.
+# arguments, and the op's float kernel and saver called directly (Elementwise.forward_scalar,
+# written out: its varargs and keyword dict cost a third of an op's forward). The node itself is
+# made where every node is (Function._link). Anomaly detection and keyword arguments take the
+# general path, which does its checks.
 
 def _unary(function):
     """The method ``self.op()`` recording ``function``."""
-    forward = function.forward_scalar
+    kernel, pick_saved = function.scalar_kernel, function._pick_saved
 
     def method(self, **kwargs):
         if kwargs or _anomaly.enabled:
             return function.apply(self, **kwargs)
         node = _new(function)
-        node._saved = ()
         value = self.data
-        data = forward(node, value)
+        try:
+            data = kernel(value)
+        except (ArithmeticError, ValueError):  # numpy's inf or nan instead, as on a Tensor
+            data = on_floats(function, (value,), {})
+        node._saved = pick_saved((value,), data)
         if self._requires_grad and _grad_state.enabled:
             node._link((self._grad_fn or self,), (value,), data, Scalar, None)
             return _scalar(data, node)
@@ -63,7 +69,7 @@ def _unary(function):
 def _binary(function, reflected: bool = False):
     """The method ``self <op> other`` (``other <op> self`` when ``reflected``) recording
     ``function``; a Python number (or numpy scalar) on the other side is a constant."""
-    forward = function.forward_scalar
+    kernel, pick_saved = function.scalar_kernel, function._pick_saved
 
     def operator(self, other):
         if type(other) is not Scalar:
@@ -77,16 +83,18 @@ def _binary(function, reflected: bool = False):
             return function.apply(edge_a if edge_a is not None else x,
                                   edge_b if edge_b is not None else y)
         node = _new(function)
-        node._saved = ()
-        data = forward(node, x, y)
-        if _grad_state.enabled:
-            edge_a = (edge_a._grad_fn or edge_a) if edge_a is not None and \
-                edge_a._requires_grad else None
-            edge_b = (edge_b._grad_fn or edge_b) if edge_b is not None and \
-                edge_b._requires_grad else None
-            if edge_a is not None or edge_b is not None:
-                node._link((edge_a, edge_b), (x, y), data, Scalar, None)
-                return _scalar(data, node)
+        try:
+            data = kernel(x, y)
+        except (ArithmeticError, ValueError):  # numpy's inf or nan instead, as on a Tensor
+            data = on_floats(function, (x, y), {})
+        node._saved = pick_saved((x, y), data)
+        edge_a = (edge_a._grad_fn or edge_a) if edge_a is not None and \
+            edge_a._requires_grad else None
+        edge_b = (edge_b._grad_fn or edge_b) if edge_b is not None and \
+            edge_b._requires_grad else None
+        if _grad_state.enabled and (edge_a is not None or edge_b is not None):
+            node._link((edge_a, edge_b), (x, y), data, Scalar, None)
+            return _scalar(data, node)
         return _scalar(data, None)
 
     operator.__name__ = operator.__qualname__ = function.__name__.lower()

@@ -32,6 +32,15 @@ def _to_array(data, dtype) -> np.ndarray:
     return array
 
 
+def _shape_of(value) -> tuple:
+    """np.shape, answered directly for arrays and Python numbers (most of an op's inputs):
+    np.shape itself is a Python-level function, and this runs once per input of every op."""
+    kind = type(value)
+    if kind is np.ndarray:
+        return value.shape
+    return () if kind is float or kind is int or kind is bool else np.shape(value)
+
+
 def _is_float(dtype) -> bool:
     return np.issubdtype(dtype, np.floating)
 
@@ -105,11 +114,12 @@ class Tensor(Variable):
         return dtype.kind == "f"
 
     @staticmethod
-    def _input_shapes(raw, out):
-        shape = out.shape if type(out) is np.ndarray else np.shape(out)
-        for r in raw:
-            if (r.shape if type(r) is np.ndarray else np.shape(r)) != shape:
-                return tuple([r.shape if type(r) is np.ndarray else np.shape(r) for r in raw])
+    def _input_shapes(raw, out, edges):
+        # Only inputs that get a gradient (an edge) count: a constant's shape does not matter.
+        shape = _shape_of(out)
+        for r, edge in zip(raw, edges):
+            if edge is not None and _shape_of(r) != shape:
+                return tuple([None if e is None else _shape_of(r) for r, e in zip(raw, edges)])
         return None
 
     def _check_can_require_grad(self, where: str) -> None:

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import inspect
 import math
-import numbers
 import operator
 
 import numpy as np
 
-from ..engine import Function, Variable
+from ..engine import _OUTPUT, Function, Variable
 from ..registry import primitive, untracked
 
 _PLAIN_NUMBERS = (float, int, bool)
@@ -43,7 +42,11 @@ class Elementwise(Function):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        cls._pick_saved = staticmethod(_saver(tuple(cls.saves)))
+        saves = tuple(cls.saves)
+        cls._pick_saved = staticmethod(_saver(saves))
+        # Inputs by position and the output: the roles the engine would find by identity.
+        cls._saved_roles = None if saves == tuple(range(len(saves))) else tuple(
+            _OUTPUT if s == _OUT else s for s in saves)
         if cls.kernel is not None:
             cls.arity = _arity(cls.kernel, cls.scalar_kernel)
 
@@ -58,10 +61,10 @@ class Elementwise(Function):
     @classmethod
     def forward_scalar(cls, ctx, *xs, **kwargs):
         """Forward on Python floats (Scalar's)."""
-        try:  # _on_floats, written out: this runs once per Scalar op
+        try:  # on_floats, written out: this runs once per Scalar op
             out = cls.scalar_kernel(*xs, **kwargs)
         except (ArithmeticError, ValueError):
-            out = _on_floats(cls, xs, kwargs)
+            out = on_floats(cls, xs, kwargs)
         ctx._saved = cls._pick_saved(xs, out)
         if kwargs:
             ctx.kwargs = kwargs
@@ -76,7 +79,7 @@ class Elementwise(Function):
                 if type(x) not in _PLAIN_NUMBERS:
                     break
             else:
-                return _on_floats(cls, xs, kwargs)
+                return on_floats(cls, xs, kwargs)
         return cls.kernel(*xs, **kwargs)
 
 
@@ -109,7 +112,7 @@ def _arity(*kernels) -> int:
     raise TypeError(f"cannot tell how many inputs {kernels} take")
 
 
-def _on_floats(cls, xs, kwargs) -> float:
+def on_floats(cls, xs, kwargs) -> float:
     """``scalar_kernel`` on floats; where it raises, numpy's answer on float64 (inf, nan)."""
     try:
         return cls.scalar_kernel(*xs, **kwargs)
@@ -196,7 +199,7 @@ class Pow(Elementwise):
         need_a, need_b = ctx.needs_input_grad
         grad_a = grad_b = None
         if need_a:
-            if isinstance(b, numbers.Number):  # a constant exponent, the usual case
+            if type(b) is float or type(b) is int:  # a constant exponent, the usual case
                 grad_a = grad * b * pow(a, b - 1) if b != 0 else grad * 0
             else:
                 # Where the exponent is 0 the derivative is 0 too (PyTorch), even at a == 0 or
