@@ -650,14 +650,15 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
                     continue
             edges = node._next
             input_grads = _input_grads(node, grad, retain_graph, create_graph, check)
-            if wanted is None and len(edges) <= 2:
+            count = len(edges)
+            if wanted is None and count <= 2:
                 # Nodes have one or two inputs mostly: indexing them costs half of zip's
                 # iterator (the same sums as the loop below).
                 parent, parent_grad = edges[0], input_grads[0]
                 if parent is not None and parent_grad is not None:
                     previous = get(parent)
                     grads[parent] = parent_grad if previous is None else previous + parent_grad
-                if len(edges) == 2:
+                if count == 2:
                     parent, parent_grad = edges[1], input_grads[1]
                     if parent is not None and parent_grad is not None:
                         previous = get(parent)
