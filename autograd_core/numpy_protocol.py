@@ -137,9 +137,17 @@ def array_ufunc(self, ufunc, method, *inputs, **kwargs):
     return _run(ufunc, ours, inputs, {})
 
 
+# Queries the library itself asks of Tensors on its hot paths (np.shape(x) in a layer, say),
+# answered from the array at once, before the general machinery below.
+_ATTRIBUTE_QUERIES = {np.shape: "shape", np.ndim: "ndim", np.size: "size"}
+
+
 def array_function(self, func, types, args, kwargs):
     """``Tensor.__array_function__``: a function with an op runs it (its arguments matched by
     name); a query function runs untracked on the values; any other raises a TypeError."""
+    attribute = _ATTRIBUTE_QUERIES.get(func)
+    if attribute is not None and len(args) == 1 and not kwargs and args[0] is self:
+        return getattr(self.data, attribute)
     ours = registry.NUMPY.get(func)
     if ours is not None and not (func is np.where and len(args) + len(kwargs) == 1):
         if kwargs or len(args) > 1:
