@@ -116,9 +116,9 @@ class Tensor(Variable):
     @staticmethod
     def _input_shapes(raw, out, edges):
         # Only inputs that get a gradient (an edge) count: a constant's shape does not matter.
-        shape = _shape_of(out)
+        shape = out.shape if type(out) is np.ndarray else _shape_of(out)
         for r, edge in zip(raw, edges):
-            if edge is not None and _shape_of(r) != shape:
+            if edge is not None and (r.shape if type(r) is np.ndarray else _shape_of(r)) != shape:
                 return tuple([None if e is None else _shape_of(r) for r, e in zip(raw, edges)])
         return None
 
