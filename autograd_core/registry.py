@@ -39,17 +39,19 @@ NUMPY: dict = {}                   # numpy function -> our public function (nump
 
 
 def _register(op: Op) -> None:
+    """Add ``op`` to the tables, after checking it against them (nothing is added on error)."""
     if op.name in OPS:
         raise ValueError(f"op {op.name!r} is declared twice")
+    for np_func in op.numpy:
+        if np_func in NUMPY:
+            raise ValueError(f"np.{np_func.__name__} would dispatch to two ops: {op.name!r} and "
+                             f"{NUMPY[np_func].__name__!r}; declare it with one of them only")
     OPS[op.name] = op
     if op.kind == "composite":
         COMPOSITES[op.name] = op.function
     elif op.kind == "primitive":
         PRIMITIVES.setdefault(op.primitive.__name__, op.primitive)
     for np_func in op.numpy:
-        if np_func in NUMPY:
-            raise ValueError(f"{np_func.__name__} dispatches to two ops: {op.name} and "
-                             f"{NUMPY[np_func].__name__}")
         NUMPY[np_func] = op.function
 
 
