@@ -25,9 +25,7 @@ from . import (
     ops,  # noqa: F401 - declares the ops whose Scalar methods are made below
     registry,
 )
-from . import (
-    engine as _engine,
-)
+from . import engine as _engine  # its clock, read by every recorded op
 from .engine import Variable
 from .errors import DTypeError
 from .grad_mode import _state as _grad_state
