@@ -7,9 +7,9 @@ the weight as a matrix. The convolution is bilinear in (input, weight), and so a
 its gradients need; these three close under differentiation, so each is a primitive whose
 backward is written with the other two:
 
-- ``Convolution``   A(x, w)  = conv(x, w)                  (N, C, *in)  x (O, C/g, *k) -> (N, O, *out)
-- ``ConvTranspose`` B(g, w)  = the adjoint of A in x        (N, O, *out) x (O, C/g, *k) -> (N, C, *in)
-- ``ConvWeight``    C(x, g)  = the adjoint of A in w        (N, C, *in)  x (N, O, *out) -> (O, C/g, *k)
+- ``Convolution``   A(x, w) = conv(x, w):    (N, C, *in) x (O, C/g, *k) -> (N, O, *out)
+- ``ConvTranspose`` B(g, w), A's adjoint in x: (N, O, *out) x (O, C/g, *k) -> (N, C, *in)
+- ``ConvWeight``    C(x, g), A's adjoint in w: (N, C, *in) x (N, O, *out) -> (O, C/g, *k)
 
 With <., .> the sum of elementwise products, <A(x, w), g> = <x, B(g, w)> = <w, C(x, g)>, which
 gives every rule: dA = (B(g, w), C(x, g)); dB = (A(h, w), C(h, g)); dC = (B(g, h), A(x, h)). So
@@ -32,7 +32,6 @@ from ..engine import Function, Variable
 from ..errors import ShapeError
 from ..registry import composite, primitive
 from .shape import reshape
-
 
 # ---- argument checks ----------------------------------------------------------------------------
 
