@@ -7,6 +7,9 @@ has a gradient (and a second one) without hand-written backward code.
 # ---- optimizers and schedules (nn/optim.py, nn/schedules.py) ------------------------------------
 # ---- data, training, saving (nn/data.py, nn/training.py, nn/serialization.py) -------------------
 from . import data, functional, init, optim, schedules, serialization, training
+
+# ---- convolution, pooling, normalisation (nn/convolution.py, nn/normalization.py) ---------------
+from .convolution import AvgPool2d, Conv1d, Conv2d, MaxPool2d
 from .data import DataLoader, batches, train_val_split
 
 # ---- layers, losses (nn/layers.py, nn/losses.py) ------------------------------------------------
@@ -23,6 +26,7 @@ from .losses import (
     nll_loss,
 )
 from .module import HookHandle, Module, ModuleList, Parameter, Sequential
+from .normalization import BatchNorm1d, BatchNorm2d
 from .optim import (
     SGD,
     Adagrad,
@@ -49,5 +53,6 @@ __all__ = [
     "load", "load_checkpoint", "Module", "ModuleList", "mse_loss", "nll_loss", "optim",
     "Optimizer", "Parameter", "predict", "record_modules", "ReLU", "RMSProp", "save",
     "save_checkpoint", "Schedule", "schedules", "Sequential", "serialization", "SGD", "Sigmoid",
-    "Softmax", "StepDecay", "Tanh", "train_val_split", "training"
+    "Softmax", "StepDecay", "Tanh", "train_val_split", "training",
+    "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "MaxPool2d",
 ]

@@ -7,6 +7,7 @@ from .. import registry
 
 # each module declares its ops
 from . import (  # noqa: F401
+    convolution,
     creation,
     elementwise,
     linalg,
