@@ -2,8 +2,8 @@
 
 Nothing is downloaded: Fashion-MNIST comes from the Debian package ``dataset-fashion-mnist``
 (IDX files, read by the small reader below), the English word list from ``wamerican``, the 8x8
-digits and the diabetes regression data from scikit-learn's bundled copies. A missing package raises DatasetMissing naming what to
-install.
+digits and the diabetes regression data from scikit-learn's bundled copies. A missing package
+raises DatasetMissing naming what to install.
 """
 
 from __future__ import annotations

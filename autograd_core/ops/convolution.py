@@ -467,6 +467,7 @@ class MaxPool(Function):
     def forward(ctx, x, plan=None):
         xp = _pad_spatial(x, plan.padding, _lowest(x.dtype))
         out = index = None
+        has_nan = xp.dtype.kind == "f" and bool(np.isnan(xp).any())  # one pass, not one per offset
         # One pass per kernel offset, keeping the running max and where it came from: strict >
         # keeps the first of tied maxima; a NaN replaces anything and is never replaced.
         for k, where in _offset_slices(plan):
@@ -475,10 +476,11 @@ class MaxPool(Function):
                 out = values.copy()
                 index = np.zeros(out.shape, dtype=np.intp)
                 continue
-            better = (values > out) | (np.isnan(values) & ~np.isnan(out)) \
-                if out.dtype.kind == "f" else values > out
+            better = values > out
+            if has_nan:
+                better |= np.isnan(values) & ~np.isnan(out)
             np.copyto(out, values, where=better)
-            index[better] = k
+            np.copyto(index, k, where=better)
         ctx.plan, ctx.index = plan, index
         return out
 
@@ -495,8 +497,12 @@ class _MaxPoolScatter(Function):
     def forward(ctx, grad, plan=None, index=None):
         ctx.plan, ctx.index = plan, index
         xp = np.zeros(grad.shape[:2] + plan.padded_size, dtype=grad.dtype)
+        overlapping = any(s < k for s, k in zip(plan.stride, plan.kernel))
         for k, where in _offset_slices(plan):
-            xp[where] += np.where(index == k, grad, 0)
+            if overlapping:  # windows that share an element add up there
+                xp[where] += np.where(index == k, grad, 0)
+            else:  # each element is in one window at most: written, not added
+                np.copyto(xp[where], grad, where=index == k)
         return _crop(xp, plan)
 
     @staticmethod
