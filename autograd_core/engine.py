@@ -170,6 +170,11 @@ class Variable:
     # property, whose setter lets a family check what is assigned (Tensor._check_grad).
     __slots__ = ("data", "_grad", "_requires_grad", "_grad_fn", "name", "__weakref__")
 
+    # A function (Function class, args, kwargs) -> result for a family whose values run every
+    # op they take part in themselves, including ops mixed with another family's values (vmap's
+    # batched tensors, autograd_core/func/vmap.py); None for an ordinary family.
+    _takes_over = None
+
     # ---- hooks each family implements -------------------------------------------------------
     @classmethod
     def _from_op(cls, data, node):
@@ -439,6 +444,11 @@ class Function:
                 if family is None:
                     family = arg._family
                 elif arg._family is not family:
+                    # A family that takes over the ops it is mixed into (vmap's batched
+                    # tensors) runs them itself; checked only here, off the common path.
+                    takeover = arg._family._takes_over or family._takes_over
+                    if takeover is not None:
+                        return takeover(cls, args, kwargs)
                     raise TypeError(
                         f"{cls.name()}: cannot combine a {family.__name__} with a "
                         f"{arg._family.__name__}; convert one of them (Tensor(s.data) or "
