@@ -21,8 +21,9 @@ import numpy as np
 
 from .. import ops, registry
 from ..engine import Function, Variable
-from ..ops import linalg, reductions, shape
+from ..errors import ShapeError
 from ..ops import elementwise as elementwise_ops
+from ..ops import linalg, reductions, shape
 from ..ops.broadcasting import normalize_axes
 from ..ops.elementwise import Elementwise
 from ..tensor import Tensor
@@ -110,7 +111,6 @@ def _example(value, b: int, level):
 
 def numpy_in_loop(func, args, kwargs) -> BatchedTensor:
     """A numpy function on batched values (an untracked op's), example by example."""
-    level = None
     found = []
 
     def scan(value):
@@ -146,15 +146,10 @@ def numpy_in_loop(func, args, kwargs) -> BatchedTensor:
     try:
         stacked = np.stack([np.asarray(r) for r in results])
     except ValueError:
-        raise ShapeError_(name) from None
+        raise ShapeError(f"vmap: {name} gave results of different shapes for different "
+                         "examples, which cannot be stacked into a batch; call it outside "
+                         "vmap") from None
     return _wrap(Tensor._from_op(stacked, None), level)
-
-
-def ShapeError_(name):  # noqa: N802 - builds the error
-    from ..errors import ShapeError
-
-    return ShapeError(f"vmap: {name} gave results of different shapes for different examples, "
-                      "which cannot be stacked into a batch; call it outside vmap")
 
 
 def _bind(function, args, kwargs) -> dict:
@@ -183,7 +178,7 @@ def _rule(*classes):
     return register
 
 
-# ---- elementwise ----------------------------------------------------------------------------------
+# ---- elementwise --------------------------------------------------------------------------------
 
 @_rule(elementwise_ops.Clip, elementwise_ops.Clone, shape.Cast)
 def _pointwise(function, args, kwargs, level):
@@ -275,7 +270,7 @@ def _concatenate(function, args, kwargs, level):
     return _wrap(function.apply(*values, axis=axis + 1), level)
 
 
-# ---- products -------------------------------------------------------------------------------------
+# ---- products -----------------------------------------------------------------------------------
 
 class PerExampleMatMul(Function):
     """``x @ w`` for batched ``x`` (physical (B, ..., n)) and ``w``, a broadcast copy (B, n, m)
@@ -345,8 +340,6 @@ def _matmul(function, args, kwargs, level):
         out_shape = tuple(out.shape)
         keep = out_shape[:-2] + ((out_shape[-2],) if a_ndim != 1 else ()) + (
             (out_shape[-1],) if b_ndim != 1 else ())
-        if not (a_batched or b_batched):
-            keep = keep
         out = ops.reshape(out, keep)
     return _wrap(out, level)
 
@@ -366,9 +359,20 @@ def _tensordot(function, args, kwargs, level):
     arguments = _bind(function, args, kwargs)
     a, b = arguments["a"], arguments["b"]
     a_batched, b_batched = _batched_at(a, level), _batched_at(b, level)
-    if a_batched and b_batched:
-        return run_in_loop(function, args, kwargs, level)
     a_axes, b_axes = linalg._tensordot_axes(tuple(a.shape), tuple(b.shape), arguments["axes"])
+    if a_batched and b_batched:
+        # Each example's tensordot as one batched matrix product: a's free axes, then the
+        # summed ones (in the order of the pairs); b's summed axes (same order), then its free.
+        a_free = [i for i in range(a.ndim) if i not in a_axes]
+        b_free = [j for j in range(b.ndim) if j not in b_axes]
+        a_value = ops.transpose(a._value, (0, *[i + 1 for i in a_free + list(a_axes)]))
+        b_value = ops.transpose(b._value, (0, *[j + 1 for j in list(b_axes) + b_free]))
+        inner = int(np.prod([a.shape[i] for i in a_axes], dtype=np.int64))
+        a_kept = tuple(a.shape[i] for i in a_free)
+        b_kept = tuple(b.shape[j] for j in b_free)
+        product = ops.matmul(ops.reshape(a_value, (level.size, -1, inner)),
+                             ops.reshape(b_value, (level.size, inner, -1)))
+        return _wrap(ops.reshape(product, (level.size,) + a_kept + b_kept), level)
     if a_batched:
         return _wrap(function.apply(a._value, b, axes=(tuple(i + 1 for i in a_axes), b_axes)),
                      level)

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import threading
-import warnings
 
 import numpy as np
 
@@ -295,6 +294,8 @@ class _BatchedData:
             return getattr(self.batched, _SHAPE_QUERIES[func])
         if func in _DTYPE_QUERIES:  # answered by the dtype, the same for every example
             return func(*[_stand_in(a) for a in args], **kwargs)
+        if func is np.isclose:  # element by element, as a ufunc
+            return _BatchedData(_from_ufunc(func, args, kwargs))
         from .batching import numpy_in_loop
 
         return _BatchedData(numpy_in_loop(func, args, kwargs))
@@ -310,8 +311,9 @@ def _stand_in(value):
     return value
 
 
-def _from_ufunc(ufunc, inputs) -> BatchedTensor:
+def _from_ufunc(ufunc, inputs, kwargs=None) -> BatchedTensor:
     """A numpy ufunc (no gradient: comparisons, tests, signs) on batched values, all at once."""
+    kwargs = kwargs or {}
     from .batching import numpy_in_loop
 
     batched = [_unwrap_data(x) for x in inputs]
@@ -323,17 +325,17 @@ def _from_ufunc(ufunc, inputs) -> BatchedTensor:
         if _batched_at(x, level):
             raw = x._value.data
             if type(raw) is not np.ndarray:  # batched at an outer level too: example by example
-                return numpy_in_loop(ufunc, inputs, {})
+                return numpy_in_loop(ufunc, inputs, kwargs)
             raws.append(raw.reshape((raw.shape[0],) + (1,) * (rank - x.ndim) + x.shape))
         else:
             raw = x.data if isinstance(x, Variable) else x
             if type(raw) is _BatchedData:
-                return numpy_in_loop(ufunc, inputs, {})
+                return numpy_in_loop(ufunc, inputs, kwargs)
             raws.append(raw)
-    return BatchedTensor._make(Tensor._from_op(np.asarray(ufunc(*raws)), None), level)
+    return BatchedTensor._make(Tensor._from_op(np.asarray(ufunc(*raws, **kwargs)), None), level)
 
 
-# ---- vmap -----------------------------------------------------------------------------------------
+# ---- vmap ---------------------------------------------------------------------------------------
 
 def vmap(f, in_axes=0, out_axes=0):
     """``f`` vectorised over a batch axis of its inputs, as ``jax.vmap``/``torch.func.vmap``.
@@ -473,7 +475,7 @@ def _unbatch(x, axis, level: _Level, name):
     return value if axis % ndim == 0 else ops.moveaxis(value, 0, axis)
 
 
-# ---- the hook for gradient transforms -------------------------------------------------------------
+# ---- the hook for gradient transforms -----------------------------------------------------------
 
 def is_batched(x) -> bool:
     """Whether ``x`` is a batched value of a running ``vmap``."""
