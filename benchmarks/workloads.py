@@ -15,6 +15,7 @@ import autograd_core as ag
 import nn
 
 from .models import NumpyStep, OursStep, TorchStep, batch, initial_weights
+from .per_example_grads import per_example_grads
 from .timing import interleaved, once
 
 
@@ -332,4 +333,5 @@ WORKLOADS = {
     "scalar": scalar,
     "memory": memory,
     "fashion_mnist_epoch": fashion_mnist_epoch,
+    "per_example_grads": per_example_grads,
 }

@@ -379,3 +379,19 @@ def test_reading_one_examples_values_inside_vmap():
 def test_batched_argument_that_is_not_a_tensor():
     with pytest.raises(TypeError, match=r"vmap.*argument 0 is batched .* holds a str"):
         vmap(lambda a: a)("abc")
+
+
+def test_per_example_grads_benchmark_reports_speed_and_agreement():
+    """The benchmark workload runs and reports the ratio against the loop for float64 and
+    float32 and the agreement row (speed itself is never asserted in tests)."""
+    from benchmarks.per_example_grads import per_example_grads
+    from benchmarks.workloads import WORKLOADS, Settings
+
+    assert WORKLOADS["per_example_grads"] is per_example_grads
+    rows = per_example_grads(Settings(quick=True, rounds=1, threads=1, torch=None,
+                                      micrograd=None))
+    cases = [row.case for row in rows]
+    assert cases == ["batch 64, float64: vmap(grad)", "batch 64, float64: largest difference",
+                     "batch 64, float32: vmap(grad)"]
+    assert rows[0].ratio > 0 and rows[0].target == 0.2
+    assert rows[1].ours <= 1e-6 and rows[1].met
