@@ -43,8 +43,7 @@ def grad_all(f):
     """``params, *rest -> d f(params, *rest) / d params`` (params: a list of (w, b) tuples),
     through vmap's lift/physical/wrap: per-example gradients when run under vmap."""
     def gradient(params, *rest):
-        lifted = [[_hook.lift(p.detach().requires_grad_(True)) for p in layer]
-                  for layer in params]
+        lifted = [[_hook.lift(p) for p in layer] for layer in params]
         out = f([tuple(value for value, _ in layer) for layer in lifted], *rest)
         root = _hook.physical(out)
         targets = [target for layer in lifted for _, target in layer]

@@ -35,21 +35,18 @@ SPECS = [spec for spec in TENSOR_SPECS + COMPOSITE_SPECS if spec.op not in NO_TE
 BATCH = 3
 
 
-def _grad(f, argnums=0):
+def _grad(f, argnums=0, create_graph=False):
     """d f / d args[argnums] (f returns one value per example), on vmap's hook for gradient
     transforms: outside vmap it is the ordinary gradient."""
     def gradient(*args):
         args = list(args)
         x = args[argnums]
-        if not hook.is_batched(x):
-            x = ag.Tensor(x).detach().requires_grad_(True) if not isinstance(x, ag.Tensor) \
-                else x.detach().requires_grad_(True)
         value, target = hook.lift(x)
         args[argnums] = value
         out = f(*args)
         root = hook.physical(out)
         (g,) = ag.grad(root, [target], grad_outputs=np.ones(root.shape, root.dtype),
-                       allow_unused=True)
+                       allow_unused=True, create_graph=create_graph)
         if g is None:
             g = ag.Tensor(np.zeros(target.shape, target.dtype))
         return hook.wrap(g, like=value)
@@ -260,6 +257,16 @@ def test_per_example_gradient_of_a_lifted_matrix_is_the_outer_product():
                                atol=1e-12)
 
 
+def test_vmap_of_second_derivatives():
+    """vmap(grad(grad(f))) (the inner gradient recorded): each example's second derivative,
+    d2/dx2 of x**3 * w + sin(x) = 6 x w - sin(x), with w shared."""
+    x = ag.Tensor(np.array([0.5, -1.0, 2.0]))
+    w = ag.Tensor(np.array(1.5))
+    inner = _grad(lambda x_, w_: x_ ** 3 * w_ + ag.sin(x_), create_graph=True)
+    got = vmap(_grad(inner), in_axes=(0, None))(x, w)
+    np.testing.assert_allclose(got.data, 6 * x.data * 1.5 - np.sin(x.data), rtol=1e-12)
+
+
 def test_nested_vmap_of_grad():
     """Two levels: per-example gradients over a (2, 3) grid of examples, against the formula
     d/dw sum(tanh(x @ w)) = outer(x, 1 - tanh(x @ w)**2)."""
@@ -325,6 +332,12 @@ def test_untracked_ufuncs_and_comparisons_run_on_the_batch():
     np.testing.assert_array_equal(vmap(lambda r: ag.sign(r))(x).data, np.sign(x.data))
     np.testing.assert_array_equal(vmap(lambda r: ag.where(r > 0, r, 0.0))(x).data,
                                   np.maximum(x.data, 0))
+    # a batched condition choosing between values that are not batched (or not Tensors)
+    w = ag.Tensor(np.array([10.0, 20.0]))
+    np.testing.assert_array_equal(vmap(lambda r: ag.where(r > 0, w, 0.0))(x).data,
+                                  [[0.0, 20.0], [10.0, 0.0]])
+    np.testing.assert_array_equal(vmap(lambda r: ag.where(r > 0, 1.0, 0.0))(x).data,
+                                  [[0.0, 1.0], [1.0, 0.0]])
     y = ag.Tensor(np.array([[np.nan, 2.0], [3.0, np.inf]]))
     np.testing.assert_array_equal(vmap(lambda r: ag.isnan(r) | ag.isinf(r))(y).data,
                                   [[True, False], [False, True]])

@@ -13,20 +13,29 @@ over the batch, with a one-time warning that names it.
 The hook for gradient transforms (``func.grad`` and friends). Under ``vmap`` a gradient
 transform differentiates a function of one example; the batch's per-example gradients come
 from one backward pass, because examples never mix: the gradient of the *sum* of the per-example
-results with respect to a per-example copy of an input is that example's gradient. A
-transform does this with three calls (all three are the identity when no ``vmap`` is running,
-so a transform can always make them)::
+results with respect to a per-example copy of an input is that example's gradient. A transform
+makes three calls, which outside ``vmap`` reduce to the plain gradient: ``lift(x)`` gives
+``(value, target)`` for each input it differentiates (``f`` gets ``value``; ``target`` is a
+plain Tensor to differentiate with respect to, with the batch axes of every running level in
+front), ``physical(out)`` gives the plain Tensor of every example's result, and
+``wrap(gradient, like=value)`` batches ``target``'s gradient as ``value`` is:
 
-    value, target = vmap.lift(x)       # for each input to differentiate (x requires grad)
-    out = f(..., value, ...)           # f sees value; out's logical shape is one example's
-    root = vmap.physical(out)          # a plain Tensor: every example's result at once
-    (g,) = ag.grad(root, [target], grad_outputs=ones_like(root), ...)
-    result = vmap.wrap(g, like=value)  # the per-example gradients, batched as value is
+>>> import autograd_core as ag
+>>> from autograd_core.func.vmap import lift, physical, vmap, wrap
+>>> def grad_of(f):
+...     def gradient(x):
+...         value, target = lift(x)
+...         root = physical(f(value))
+...         (g,) = ag.grad(root, [target], grad_outputs=np.ones(root.shape, root.dtype))
+...         return wrap(g, like=value)
+...     return gradient
+>>> vmap(grad_of(lambda x: (x ** 3).sum()))(ag.Tensor([[1.0, 2.0], [3.0, 4.0]])).numpy()
+array([[ 3., 12.],
+       [27., 48.]], dtype=float32)
 
-``lift`` gives an input that is not batched a batched copy (a broadcast view: no memory),
-which is the ``target`` to differentiate with respect to; the matmul and linear rules
-recognise such a copy and run one matrix product for the whole batch, computing per-example
-outer products only for its gradient.
+``lift`` gives an input that is not batched a batched copy (a broadcast view: no memory); the
+matmul and linear rules recognise such a copy and run one matrix product for the whole batch,
+computing per-example outer products only for its gradient.
 """
 
 from __future__ import annotations
@@ -493,28 +502,31 @@ def _physical_levels(x):
 
 
 def lift(x):
-    """For a gradient transform run inside ``vmap``: ``(value, target)`` for an input ``x``
-    it differentiates with respect to; ``f`` is called with ``value``, and the gradient is
-    taken with respect to ``target``, a plain Tensor whose leading axes are the batch axes of
-    every running ``vmap`` level (then ``x``'s example shape).
+    """For a gradient transform: ``(value, target)`` for an input ``x`` it differentiates with
+    respect to. ``f`` is called with ``value``; the gradient is taken with respect to
+    ``target``, a plain Tensor whose leading axes are the batch axes of every running ``vmap``
+    level (outermost first), then ``x``'s example shape.
 
-    Outside ``vmap`` both are ``x``. An ``x`` that is not batched at some level (the
-    parameters in per-example gradients) is given a broadcast copy along that level (no
-    memory is copied); an ``x`` that is batched gets a fresh node, so that its gradient is
-    this transform's alone. ``x`` (or the Tensor under it) must require grad or be a leaf.
+    ``target`` is always a node of its own: a fresh leaf for an ``x`` that does not require
+    grad, else a reshape of ``x`` to its own shape (no copy), which keeps the graph to ``x`` (so
+    that an outer transform can differentiate the gradient: ``grad(grad(f))``) while only what
+    ``f`` computes from ``value`` reaches ``target``. Outside ``vmap``, ``value`` is ``target``.
+    Inside, an ``x`` that is not batched at some running level (the parameters, for
+    per-example gradients) gets a broadcast copy along that level (no memory is copied), which
+    the matmul/linear batching rules run as one product for the whole batch.
     """
-    levels = list(_levels())
-    if not levels:
-        return x, x
+    if isinstance(x, np.ndarray):
+        x = Tensor(x)
     base, have = _physical_levels(x)
     if not isinstance(base, Tensor):
-        raise TypeError(f"lift: expected a Tensor, got {type(base).__name__}")
+        raise TypeError(f"lift: expected a Tensor or numpy array, got {type(base).__name__}")
     if base.requires_grad:
-        # A node of its own (a reshape to the same shape records one; no copy), so that only
-        # what f computes from this value reaches the target.
         base = ops.reshape(base, base.shape)
     else:
         base = base.detach().requires_grad_(True)
+    levels = list(_levels())
+    if not levels:
+        return base, base
     source = None
     if len(have) != len(levels):
         # Insert a broadcast axis for each running level x is not batched at.
