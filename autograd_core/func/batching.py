@@ -251,8 +251,8 @@ def _scatter_add(function, args, kwargs, level):
         return run_in_loop(function, args, kwargs, level)
     values, target = arguments["values"], tuple(arguments["shape"])
     # the values broadcast to the indexed part of one example
-    values = _padded(values._value, values.shape, len(np.zeros(target)[arguments["index"]]
-                                                         .shape))
+    picked = np.broadcast_to(np.empty((), values.dtype), target)[arguments["index"]]
+    values = _padded(values._value, values.shape, picked.ndim)
     return _wrap(function.apply(values, index=index, shape=(level.size,) + target), level)
 
 

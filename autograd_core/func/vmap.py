@@ -353,7 +353,8 @@ def vmap(f, in_axes=0, out_axes=0):
     for an argument shared by every example, or a tuple with one entry per argument (an entry
     applies to every Tensor in a list/tuple/dict argument, e.g. a model's parameters).
     ``out_axes`` says where the batch axis goes in each output (an int, or one per output).
-    ``f`` must return a Tensor or a tuple/list/dict of them.
+    ``f`` must return a Tensor or a tuple/list/dict of them. Keyword arguments are passed to
+    ``f`` as they are, shared by every example.
 
     >>> import autograd_core as ag
     >>> xs = ag.Tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
@@ -365,7 +366,7 @@ def vmap(f, in_axes=0, out_axes=0):
     name = getattr(f, "__name__", type(f).__name__)
 
     @functools.wraps(f)
-    def vmapped(*args):
+    def vmapped(*args, **kwargs):
         axes = _in_axes_per_argument(in_axes, args, name)
         size = _batch_size(args, axes, name)
         levels = _levels()
@@ -374,7 +375,7 @@ def vmap(f, in_axes=0, out_axes=0):
                   if ax is not None else a for a, ax in zip(args, axes)]
         levels.append(level)
         try:
-            out = f(*inputs)
+            out = f(*inputs, **kwargs)
         finally:
             levels.pop()
         return _outputs(out, out_axes, level, name)
