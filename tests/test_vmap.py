@@ -408,3 +408,14 @@ def test_per_example_grads_benchmark_reports_speed_and_agreement():
                      "batch 64, float32: vmap(grad)"]
     assert rows[0].ratio > 0 and rows[0].target == 0.2
     assert rows[1].ours <= 1e-6 and rows[1].met
+
+
+def test_anomaly_detection_checks_the_batched_ops():
+    """Under detect_anomaly, vmap runs (the physical ops are the ones checked) and a NaN made
+    inside is reported by the op that made it."""
+    x = ag.Tensor(np.array([[1.0, 2.0], [3.0, -4.0]]))
+    with ag.detect_anomaly():
+        np.testing.assert_allclose(vmap(lambda r: ag.exp(r).sum())(x).data,
+                                   np.exp(x.data).sum(axis=1))
+        with pytest.raises(ag.AnomalyError, match="Log produced NaN"):
+            vmap(lambda r: ag.log(r).sum())(x)
