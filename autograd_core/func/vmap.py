@@ -227,8 +227,6 @@ def _unwrap_data(result):
 def _dispatch(function, args, kwargs):
     """Run the Function ``function`` on ``args``, some of them batched: its batching rule at
     the innermost level among them (values batched at outer levels are constants there)."""
-    from .batching import rule_for, run_in_loop
-
     level = None
     for value in (*args, *kwargs.values()):
         for leaf in _leaves(value):
@@ -238,6 +236,7 @@ def _dispatch(function, args, kwargs):
             elif isinstance(leaf, Variable) and not isinstance(leaf, Tensor):
                 raise TypeError(f"vmap: {function.name()} got a {type(leaf).__name__} with a "
                                 "batched tensor; vmap works on Tensors")
+    args = [a.batched if type(a) is _BatchedData else a for a in args]
     kwargs = {k: _unwrap_kwarg(v) for k, v in kwargs.items()}
     rule = rule_for(function)
     if rule is not None and not any(_batched_at(leaf, level) for value in kwargs.values()
@@ -305,8 +304,6 @@ class _BatchedData:
             return func(*[_stand_in(a) for a in args], **kwargs)
         if func is np.isclose:  # element by element, as a ufunc
             return _BatchedData(_from_ufunc(func, args, kwargs))
-        from .batching import numpy_in_loop
-
         return _BatchedData(numpy_in_loop(func, args, kwargs))
 
 
@@ -323,8 +320,6 @@ def _stand_in(value):
 def _from_ufunc(ufunc, inputs, kwargs=None) -> BatchedTensor:
     """A numpy ufunc (no gradient: comparisons, tests, signs) on batched values, all at once."""
     kwargs = kwargs or {}
-    from .batching import numpy_in_loop
-
     batched = [_unwrap_data(x) for x in inputs]
     level = max((x._level for x in batched if isinstance(x, BatchedTensor)),
                 key=lambda lv: lv.depth)
@@ -577,3 +572,7 @@ def wrap(gradient, like):
     for level in reversed(levels):
         value = BatchedTensor._make(value, level)
     return value
+
+
+# The rules use the classes above (and are found through rule_for when an op runs).
+from .batching import numpy_in_loop, rule_for, run_in_loop  # noqa: E402
