@@ -170,6 +170,12 @@ class Variable:
     # property, whose setter lets a family check what is assigned (Tensor._check_grad).
     __slots__ = ("data", "_grad", "_requires_grad", "_grad_fn", "name", "__weakref__")
 
+    # A function (Function class, args, kwargs) -> result for a family whose values run every
+    # op they take part in themselves (vmap's batched tensors, autograd_core/func/vmap.py): an
+    # op mixing them with another family's values is handed to it; one on theirs alone reaches
+    # the family's _run_forward. None for an ordinary family.
+    _takes_over = None
+
     # ---- hooks each family implements -------------------------------------------------------
     @classmethod
     def _from_op(cls, data, node):
@@ -439,6 +445,11 @@ class Function:
                 if family is None:
                     family = arg._family
                 elif arg._family is not family:
+                    # A family that takes over the ops it is mixed into (vmap's batched
+                    # tensors) runs them itself; checked only here, off the common path.
+                    takeover = arg._family._takes_over or family._takes_over
+                    if takeover is not None:
+                        return takeover(cls, args, kwargs)
                     raise TypeError(
                         f"{cls.name()}: cannot combine a {family.__name__} with a "
                         f"{arg._family.__name__}; convert one of them (Tensor(s.data) or "
@@ -460,7 +471,8 @@ class Function:
         out = family._run_forward(cls, ctx, raw, kwargs)
         # The grad mode is read from its thread-local directly: this runs once per op.
         if not (requires_grad and _grad_state.enabled and family._can_carry_grad(out)):
-            if _anomaly.enabled:
+            # (a family that takes over ops had them checked as the ops it ran)
+            if _anomaly.enabled and family._takes_over is None:
                 anomaly.check_forward(cls, raw, out)
             return family._from_op(out, None)
         ctx._record(args, raw, out, family)

@@ -16,6 +16,7 @@ import nn
 
 from . import convolution
 from .models import NumpyStep, OursStep, TorchStep, batch, initial_weights
+from .per_example_grads import per_example_grads
 from .timing import interleaved, once
 
 
@@ -334,4 +335,5 @@ WORKLOADS = {
     "memory": memory,
     "fashion_mnist_epoch": fashion_mnist_epoch,
     "conv2d": convolution.conv2d,
+    "per_example_grads": per_example_grads,
 }
