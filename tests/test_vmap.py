@@ -122,7 +122,8 @@ GRADIENT_SPECS = [spec for spec in SPECS if spec.id in {
     "sin", "mul[tensor, tensor]", "div[constant]", "tanh", "maximum[tensor, tensor]",
     "sum", "max", "prod", "logsumexp", "mean", "std", "reshape", "transpose", "broadcast_to",
     "getitem[basic]", "getitem[boolean mask]", "concatenate", "matmul[any]", "linear",
-    "tensordot[axes=n]", "softmax_cross_entropy", "where", "clip"}]
+    "tensordot[axes=n]", "softmax_cross_entropy", "where", "clip",
+    "conv2d[stride padding dilation groups]", "conv_transpose1d", "max_pool2d", "pad"}]
 
 
 def test_gradient_specs_are_found():
