@@ -26,5 +26,6 @@ command -v dot >/dev/null 2>&1 || apt_install graphviz
 # Fashion-MNIST's IDX files come from Debian, never from a download (its example and tests).
 dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || apt_install dataset-fashion-mnist
 # The examples extra (matplotlib, tqdm, scikit-learn's bundled datasets) serves the examples and
-# their end-to-end tests; dev brings pytest and hypothesis.
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev,examples]"
+# their end-to-end tests; dev brings pytest and hypothesis; distributed brings mpi4py and Open
+# MPI's mpiexec (.venv/bin/mpiexec), which tests/test_distributed.py launches.
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev,examples,distributed]"

@@ -288,3 +288,22 @@ def test_without_mpi4py_the_error_names_the_extra(monkeypatch):
     with pytest.raises(ModuleNotFoundError, match="pip install"):
         nn.fit(model, nn.cross_entropy, nn.SGD(model.parameters(), lr=0.1), data(), epochs=1,
                distributed=True, rng=0)
+
+
+# ---- the example -------------------------------------------------------------------------
+
+def test_fashion_mnist_example_on_two_ranks_matches_one_process(tmp_path, capsys):
+    from examples import fashion_mnist
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+               OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    result = subprocess.run(mpiexec_command(2) + [
+        sys.executable, "-m", "examples.fashion_mnist", "--quick", "--distributed",
+        "--out", str(tmp_path / "two")], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=TIMEOUT)
+    check_ok(result)
+    assert result.stdout.count("epoch 2/2") == 1 and "2 ranks x batch 64" in result.stdout
+    line = next(line for line in result.stdout.splitlines() if "test accuracy" in line)
+    two_ranks = float(line.rsplit("test accuracy", 1)[1])
+    one = fashion_mnist.main(["--quick", "--out", str(tmp_path / "one")])
+    assert abs(two_ranks - one["test_accuracy"]) <= 0.005, (two_ranks, one["test_accuracy"])
+    assert (tmp_path / "two" / "fashion_mnist_mlp.nn").exists()
