@@ -1,27 +1,33 @@
 """Data-parallel training over MPI (mpi4py + Open MPI): ``nn.distributed``.
 
 Every rank (process) holds a full copy of the model, trains on its own shard of each batch, and
-the gradients are averaged across ranks before every optimizer step, so all copies stay equal::
+the gradients are averaged across ranks before every optimizer step, so all copies stay equal.
+Start the ranks with ``mpiexec -n 2 python train.py`` on one machine, or
+``mpiexec -n 8 --hostfile hosts python train.py`` on several; without mpiexec the same script
+runs as a single rank. In ``train.py``, ``fit`` takes the switch (``batch_size`` is per
+rank)::
 
-    mpiexec -n 2 python train.py                       # one machine, two processes
-    mpiexec -n 8 --hostfile hosts python train.py      # several machines (one line per host)
-
-    # train.py
-    import nn
     from nn import distributed as dist
-    dist.init()                              # rank and world size from MPI
-    history = nn.fit(model, nn.cross_entropy, optimizer, (x, y), batch_size=64,
-                     rng=0, distributed=True)   # batch_size is per rank
+    dist.init()                                   # rank and world size from MPI
+    optimizer = nn.SGD(model.parameters(), lr=0.1)
+    history = nn.fit(model, nn.mse_loss, optimizer, (x, y), batch_size=2, rng=0,
+                     distributed=True)
 
 A hand-written loop uses :class:`DataParallel` and :func:`shard_batches`::
 
-    dp = dist.DataParallel(model)            # same model on every rank? then broadcast rank 0's
-    for xb, yb, total in dist.shard_batches(x, y, batch_size=64, epoch=epoch, seed=0):
+    from nn import distributed as dist
+    dp = dist.DataParallel(model)    # the same model on every rank? then rank 0's weights
+    optimizer = nn.SGD(model.parameters(), lr=0.1)
+    for xb, yb, total in dist.shard_batches(x, y, batch_size=2, epoch=0, seed=0):
         optimizer.zero_grad()
-        dp.contribution = len(xb) / total    # this rank's share of the global batch
-        loss_fn(model(Tensor(xb)), Tensor(yb)).backward()   # buckets reduce as they fill
-        dp.finish()                          # wait: .grad is now the global batch's gradient
+        if len(xb) == 0:             # a rank left without examples in the last batch
+            dp.finish(contribution=0.0)
+        else:
+            dp.contribution = len(xb) / total   # this rank's share of the global batch
+            nn.mse_loss(model(Tensor(xb)), Tensor(yb)).backward()  # buckets reduce as they fill
+            dp.finish()              # wait: .grad is now the global batch's gradient
         optimizer.step()
+    dp.close()                       # the gradient hooks come off
 
 The extra ``pip install 'autograd-core[distributed]'`` brings mpi4py and Open MPI (wheels,
 no system MPI needed); the rest of ``nn`` never imports them. :func:`init` also makes an

@@ -307,3 +307,18 @@ def test_fashion_mnist_example_on_two_ranks_matches_one_process(tmp_path, capsys
     one = fashion_mnist.main(["--quick", "--out", str(tmp_path / "one")])
     assert abs(two_ranks - one["test_accuracy"]) <= 0.005, (two_ranks, one["test_accuracy"])
     assert (tmp_path / "two" / "fashion_mnist_mlp.nn").exists()
+
+
+def test_benchmark_workload_reports_speedup_and_allreduce_share(tmp_path):
+    out = tmp_path / "bench.json"
+    subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--rounds", "1", "--json",
+                    str(out), "distributed"], cwd=ROOT, capture_output=True, text=True,
+                   timeout=300, check=True)
+    import json
+    rows = json.loads(out.read_text())["results"]
+    assert [row["workload"] for row in rows] == ["distributed"] * 3
+    speed, share, allreduce = rows
+    assert speed["reference"] == "1 process" and speed["ours"] > 0 and speed["theirs"] > 0
+    assert "speedup" in speed["note"] and speed["cpu_ratio"] > 0
+    assert 0 <= share["ours"] <= 100 and share["unit"] == "%"
+    assert allreduce["ours"] > 0 and "GB/s" in allreduce["note"]
