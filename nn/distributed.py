@@ -152,9 +152,13 @@ def _raw(value) -> np.ndarray:
 
 def check_same_model(model: Module, comm_=None) -> None:
     """Raise :class:`ModelMismatchError` on every rank unless every rank's model has the same
-    parameter (and buffer) names, shapes and dtypes, in the same order, as rank 0's."""
+    parameter (and buffer) names, shapes and dtypes, in the same order, and the same kinds of
+    layers, as rank 0's."""
     comm_ = comm_ or comm()
     mine = [(name, tuple(_raw(v).shape), _raw(v).dtype.str) for name, v in _named_arrays(model)]
+    # The layers' kinds too: a Tanh on one rank and a ReLU on another have the same shapes.
+    mine += [(f"module {name or '(root)'}", type(m).__name__, "") for name, m in
+             model.named_modules()]
     everyone = comm_.allgather(mine)  # every rank compares the same lists: all raise, or none
     reference = everyone[0]
     problems = []
@@ -170,7 +174,9 @@ def check_same_model(model: Module, comm_=None) -> None:
                             if missing or extra else f"rank {r} lists them in another order")
             continue
         for (name, shape, dtype), (_, their_shape, their_dtype) in zip(reference, theirs):
-            if (shape, dtype) != (their_shape, their_dtype):
+            if name.startswith("module ") and shape != their_shape:
+                problems.append(f"{name}: rank 0 has a {shape}, rank {r} a {their_shape}")
+            elif (shape, dtype) != (their_shape, their_dtype):
                 problems.append(f"{name}: rank 0 has shape {shape} {np.dtype(dtype)}, rank {r} "
                                 f"has {their_shape} {np.dtype(their_dtype)}")
     if problems:

@@ -277,6 +277,23 @@ def test_different_models_fail_at_start(tmp_path):
     assert "ModelMismatchError" in result.stderr
 
 
+def test_same_shapes_but_other_layers_fail_at_start(tmp_path):
+    result = run_ranks(tmp_path, """
+        act = nn.Tanh() if RANK == 0 else nn.ReLU()
+        model = nn.Sequential(nn.Dense(5, 8, rng=0), act, nn.Dense(8, 3, rng=1))
+        try:
+            nn.fit(model, nn.cross_entropy, nn.SGD(model.parameters(), lr=0.1), data(),
+                   epochs=1, rng=0, distributed=True)
+        except dist.ModelMismatchError as error:
+            (OUT / f"error{RANK}.txt").write_text(str(error))
+            raise
+    """)
+    assert result.returncode != 0
+    for r in (0, 1):
+        message = (tmp_path / f"error{r}.txt").read_text()
+        assert "module 1: rank 0 has a Tanh, rank 1 a ReLU" in message
+
+
 # ---- the extra is optional ---------------------------------------------------------------
 
 def test_without_mpi4py_the_error_names_the_extra(monkeypatch):
