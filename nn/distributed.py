@@ -241,6 +241,12 @@ class DataParallel:
     overlaps with filling the next. :meth:`finish` waits for them and writes the result into
     each parameter's ``.grad``: call it between ``backward()`` and ``optimizer.step()``.
 
+    How much overlaps depends on the engine: it completes a parameter's (a leaf's) gradient only
+    once the whole graph has been walked, so the hooks fire together at the end of backward,
+    and the reduction of the first bucket overlaps with copying the later ones rather than
+    with computing them. Buckets still matter: one call per bucket instead of one per
+    parameter, and a buffer MPI can send in large pieces.
+
     Each rank's gradient is weighted by ``contribution`` before the sum (default
     ``1 / world_size``: equal batches, a plain average). With uneven shards, set it to this
     rank's examples / the global batch's, which makes the result exactly the gradient of the
