@@ -76,7 +76,9 @@ def distributed(s) -> list:
     speedup = one / two
     share = median(2, "comm_s") / median(2, "step_s")
     full = runs[2][0]
-    note = (f"speedup {speedup:.2f}x (target >= 1.7x); load average {load:.2f} before, "
+    note = (f"speedup {speedup:.2f}x (target >= 1.7x); CPU time {two_cpu * 1e6:.1f} against "
+            f"{one_cpu * 1e6:.1f} ms/1k examples (all ranks' processes); load average "
+            f"{load:.2f} before, "
             f"{os.getloadavg()[0]:.2f} after, on {os.cpu_count()} cores")
     return [
         Row("distributed", f"2 ranks vs 1 process, MLP step, batch {BATCH} per rank",
