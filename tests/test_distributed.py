@@ -144,6 +144,20 @@ def test_hand_written_loop_with_no_sync_accumulation(tmp_path):
         dp.finish()
         np.savez(OUT / f"grad_rank{RANK}.npz",
                  **{name: p.grad.data for name, p in model.named_parameters()})
+        # buffers (a module's named_buffers(), when it has them) are broadcast too
+        class WithBuffer(nn.Module):
+            def __init__(self, value):
+                super().__init__()
+                self.dense = nn.Dense(2, 2, rng=int(value))
+                self.running = np.full(3, value)
+            def named_buffers(self):
+                yield "running", self.running
+            def forward(self, x):
+                return self.dense(x)
+        buffered = WithBuffer(1.0 + RANK)
+        dist.DataParallel(buffered).close()
+        assert buffered.running.tolist() == [1.0, 1.0, 1.0], buffered.running
+        assert np.array_equal(buffered.dense.weight.data, WithBuffer(1.0).dense.weight.data)
         # a second backward without finish() is refused with a clear error
         nn.cross_entropy(model(Tensor(x[:3])), Tensor(y[:3])).backward()
         try:
@@ -339,3 +353,13 @@ def test_benchmark_workload_reports_speedup_and_allreduce_share(tmp_path):
     assert "speedup" in speed["note"] and speed["cpu_ratio"] > 0
     assert 0 <= share["ours"] <= 100 and share["unit"] == "%"
     assert allreduce["ours"] > 0 and "GB/s" in allreduce["note"]
+
+
+def test_fit_writes_a_checkpoint_every_epoch(tmp_path):
+    model = make_model(0)
+    opt = nn.SGD(model.parameters(), lr=0.1)
+    nn.fit(model, nn.cross_entropy, opt, data(), epochs=2, batch_size=8, rng=0,
+           checkpoint=tmp_path / "ckpt.nn")
+    saved = nn.load_checkpoint(tmp_path / "ckpt.nn")
+    assert saved["epoch"] == 2
+    assert_same_params(dict(saved["model"]), model.state_dict(), 0.0)
