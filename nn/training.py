@@ -452,6 +452,9 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
 
     Returns the :class:`History`. The model is left in the mode (train/eval) it had.
     """
+    if distributed:  # first: from here on, an error on any rank aborts every rank
+        from .distributed import init
+        init()
     x, y = _check_data(train_data, "train_data")
     val = None if val_data is None else _check_data(val_data, "val_data")
     batch_size = check_batch_size(batch_size, "fit")
