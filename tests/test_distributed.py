@@ -310,6 +310,12 @@ def test_same_shapes_but_other_layers_fail_at_start(tmp_path):
 
 # ---- the extra is optional ---------------------------------------------------------------
 
+def test_importing_nn_and_nn_distributed_does_not_start_mpi():
+    code = ("import sys, nn, nn.distributed; "
+            "assert 'mpi4py' not in sys.modules, 'mpi4py imported'")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
+
+
 def test_without_mpi4py_the_error_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "mpi4py", None)  # import mpi4py now raises ImportError
     with pytest.raises(ModuleNotFoundError, match=r"autograd-core\[distributed\]"):
