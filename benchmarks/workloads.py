@@ -15,6 +15,7 @@ import autograd_core as ag
 import nn
 
 from . import convolution
+from .distributed import distributed
 from .models import NumpyStep, OursStep, TorchStep, batch, initial_weights
 from .per_example_grads import per_example_grads
 from .timing import interleaved, once
@@ -336,4 +337,5 @@ WORKLOADS = {
     "fashion_mnist_epoch": fashion_mnist_epoch,
     "conv2d": convolution.conv2d,
     "per_example_grads": per_example_grads,
+    "distributed": distributed,
 }
