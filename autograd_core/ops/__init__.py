@@ -8,6 +8,7 @@ from .. import registry
 # each module declares its ops
 from . import (  # noqa: F401
     creation,
+    decompositions,
     elementwise,
     linalg,
     numeric,
@@ -15,6 +16,7 @@ from . import (  # noqa: F401
     rearrange,
     reductions,
     shape,
+    special,
 )
 
 unsqueeze = shape.expand_dims  # PyTorch's name
