@@ -195,7 +195,14 @@ class Solve(Function):
         return grad_a, grad_b
 
 
-solve = primitive("solve", Solve, numpy=np.linalg.solve)
+def _solve(a, b):
+    """x with ``a @ x = b`` for square ``a`` (..., n, n): b a vector (n,) when 1-d, else
+    matrices (..., n, k), batch dimensions broadcast, as np.linalg.solve (numpy 2). A singular
+    ``a`` raises LinAlgError."""
+    return _recorded(Solve, a, b)
+
+
+solve = primitive("solve", Solve, numpy=np.linalg.solve, public=_solve)
 
 
 class SolveTriangular(Function):
@@ -362,14 +369,22 @@ def cholesky_solve(low, b, lower: bool = True):
     return solve_triangular(low, solve_triangular(_t(low), b, lower=True), lower=False)
 
 
-def _gaps(values):
-    """F with F[i, j] = 1 / (values[j] - values[i]) off the diagonal and 0 on it (inf where two
-    values are equal: the degenerate case)."""
+def _gaps_times(values, x):
+    """F * x with F[i, j] = 1 / (values[j] - values[i]) off the diagonal and 0 on it: inf where
+    two values are equal (the degenerate case), except where x is exactly 0, which passes 0.
+    So a loss that does not use the vectors (x = 0) keeps a finite gradient, as in PyTorch."""
     n = values.shape[-1]
     eye = np.eye(n, dtype=bool)
     diff = expand_dims(values, -2) - expand_dims(values, -1)
     with np.errstate(divide="ignore"):
-        return where(eye, 0.0, 1.0 / where(eye, 1.0, diff))
+        gaps = 1.0 / where(eye, 1.0, diff)
+    return where(eye | (x == 0), 0.0, gaps) * x
+
+
+def _divided(x, values):
+    """x / values, 0 where x is exactly 0 (a zero gradient stays zero at a zero value)."""
+    zero = x == 0
+    return where(zero, 0.0, x / where(zero, 1.0, values))
 
 
 def _diag_embed(v):
@@ -398,7 +413,7 @@ class _Eigh(Function):
         n = ctx.n
         w, v = _unpack(out, [(n,), (n, n)])
         grad_w, grad_v = _unpack(grad, [(n,), (n, n)])
-        inner = _diag_embed(grad_w) + _gaps(w) * matmul(_t(v), grad_v)
+        inner = _diag_embed(grad_w) + _gaps_times(w, matmul(_t(v), grad_v))
         p = matmul(matmul(v, inner), _t(v))
         return _one_triangle(p, ctx.lower)
 
@@ -444,15 +459,15 @@ class _SVD(Function):
         grad_u, grad_s, grad_vh = _unpack(grad, shapes)
         v, grad_v = _t(vh), _t(grad_vh)
         s_row = expand_dims(s, -2)  # S as a row: x * s_row is x @ diag(S)
-        f = _gaps(s * s)
+        squares = s * s
         ut_gu, vt_gv = matmul(_t(u), grad_u), matmul(_t(v), grad_v)
-        inner = ((f * (ut_gu - _t(ut_gu))) * s_row + _diag_embed(grad_s)
-                 + _t(s_row) * (f * (vt_gv - _t(vt_gv))))
+        inner = (_gaps_times(squares, ut_gu - _t(ut_gu)) * s_row + _diag_embed(grad_s)
+                 + _t(s_row) * _gaps_times(squares, vt_gv - _t(vt_gv)))
         grad_a = matmul(matmul(u, inner), vh)
         if m > k:  # the part of grad_u outside U's columns: (I - U U^T) gU S^-1 V^T
-            grad_a = grad_a + matmul((grad_u - matmul(u, ut_gu)) / s_row, vh)
+            grad_a = grad_a + matmul(_divided(grad_u - matmul(u, ut_gu), s_row), vh)
         if n > k:  # U S^-1 gV^T (I - V V^T)
-            grad_a = grad_a + matmul(u, _t((grad_v - matmul(v, vt_gv)) / s_row))
+            grad_a = grad_a + matmul(u, _t(_divided(grad_v - matmul(v, vt_gv), s_row)))
         return grad_a
 
 
