@@ -265,3 +265,10 @@ def test_lgamma_without_scipy_says_how_to_install_it(monkeypatch):
     with pytest.raises(ImportError, match=r"autograd-core\[special\]"):
         ag.lgamma(np.array([1.5]))
     np.testing.assert_allclose(ag.erf(np.array([0.5])), math.erf(0.5), rtol=1e-15)  # no scipy
+
+
+def test_singular_values_of_a_rank_deficient_matrix_have_a_finite_gradient():
+    """Only S used (the nuclear norm) at a zero singular value: U diag(g) Vh, no 0/0."""
+    x = _leaf(np.array([[3.0, 0.0], [0.0, 0.0], [0.0, 0.0]]))
+    ag.linalg.norm(x, "nuc").backward()
+    np.testing.assert_allclose(np.abs(x.grad.data), [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])

@@ -369,22 +369,28 @@ def cholesky_solve(low, b, lower: bool = True):
     return solve_triangular(low, solve_triangular(_t(low), b, lower=True), lower=False)
 
 
+def _raw(x):
+    return x.data if isinstance(x, Variable) else np.asarray(x)
+
+
 def _gaps_times(values, x):
     """F * x with F[i, j] = 1 / (values[j] - values[i]) off the diagonal and 0 on it: inf where
-    two values are equal (the degenerate case), except where x is exactly 0, which passes 0.
-    So a loss that does not use the vectors (x = 0) keeps a finite gradient, as in PyTorch."""
+    two values are equal (the degenerate case), except where x is also exactly 0, which gives 0,
+    so that a loss that does not use the vectors (x = 0) keeps a finite gradient, as in
+    PyTorch. The masks are constants: away from ties the rule is x / gap, differentiable."""
     n = values.shape[-1]
-    eye = np.eye(n, dtype=bool)
     diff = expand_dims(values, -2) - expand_dims(values, -1)
-    with np.errstate(divide="ignore"):
-        gaps = 1.0 / where(eye, 1.0, diff)
-    return where(eye | (x == 0), 0.0, gaps) * x
+    eye = np.eye(n, dtype=bool)
+    mask = eye | ((_raw(diff) == 0) & (_raw(x) == 0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return where(mask, 0.0, x / where(mask, 1.0, diff))
 
 
 def _divided(x, values):
-    """x / values, 0 where x is exactly 0 (a zero gradient stays zero at a zero value)."""
-    zero = x == 0
-    return where(zero, 0.0, x / where(zero, 1.0, values))
+    """x / values, with 0 / 0 taken as 0 (an unused vector at a zero singular value)."""
+    mask = (_raw(values) == 0) & (_raw(x) == 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return where(mask, 0.0, x / where(mask, 1.0, values))
 
 
 def _diag_embed(v):
