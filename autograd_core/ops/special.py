@@ -39,7 +39,8 @@ def _elementwise(function):
     def kernel(x):
         x = np.asarray(x)
         dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
-        out = np.asarray(ufunc(x), dtype=np.float64).astype(dtype, copy=False)
+        with np.errstate(all="ignore"):  # C's flags from lgamma's poles: inf is the answer
+            out = np.asarray(ufunc(x), dtype=np.float64).astype(dtype, copy=False)
         return out[()] if out.ndim == 0 else out
 
     kernel.__name__ = function.__name__
