@@ -9,6 +9,7 @@ from .. import registry
 from . import (  # noqa: F401
     convolution,
     creation,
+    decompositions,
     elementwise,
     linalg,
     numeric,
@@ -16,6 +17,7 @@ from . import (  # noqa: F401
     rearrange,
     reductions,
     shape,
+    special,
 )
 
 unsqueeze = shape.expand_dims  # PyTorch's name
