@@ -22,7 +22,7 @@ import numpy as np
 from .. import ops, registry
 from ..engine import Function, Variable
 from ..errors import ShapeError
-from ..ops import convolution, linalg, reductions, shape
+from ..ops import convolution, decompositions, linalg, reductions, shape
 from ..ops import elementwise as elementwise_ops
 from ..ops.broadcasting import normalize_axes
 from ..ops.elementwise import Elementwise
@@ -453,3 +453,48 @@ def _pad(function, args, kwargs, level):
     x = arguments.pop("x")
     widths = ((0, 0),) + tuple(arguments.pop("widths"))  # nothing added around the batch
     return _wrap(function.apply(x._value, widths=widths, **arguments), level)
+
+
+# ---- linear algebra: numpy.linalg's leading batch axes take the vmap batch ----------------------
+
+@_rule(decompositions.Inv, decompositions.Det, decompositions.Cholesky, decompositions._Slogdet,
+       decompositions._Eigh, decompositions._SVD, decompositions._QR)
+def _stacked_matrices(function, args, kwargs, level):
+    """Ops on the last two axes of one matrix argument: the batch is one more leading axis."""
+    arguments = _bind(function, args, kwargs)
+    (name, a), *rest = arguments.items()
+    return _wrap(function.apply(a._value, **dict(rest)), level)
+
+
+@_rule(decompositions.Solve, decompositions.SolveTriangular)
+def _solve(function, args, kwargs, level):
+    """Both operands given the batch axis (a broadcast view for the one that lacks it). A vector
+    right-hand side (one example's b is 1-d) becomes a one-column matrix, with singleton axes
+    for a's own batch axes, so that numpy does not read the batch axis as the matrix's rows."""
+    arguments = _bind(function, args, kwargs)
+    a, b = arguments.pop("a"), arguments.pop("b")
+    size = level.size
+    a_value = a._value if _batched_at(a, level) else ops.broadcast_to(a, (size,) + a.shape)
+    b_value = b._value if _batched_at(b, level) else ops.broadcast_to(b, (size,) + b.shape)
+    if len(b.shape) == 1:
+        column = ops.reshape(b_value, (size,) + (1,) * (len(a.shape) - 2) + (b.shape[0], 1))
+        x = function.apply(a_value, column, **arguments)
+        return _wrap(ops.reshape(x, tuple(x.shape[:-1])), level)
+    rank = max(len(a.shape), len(b.shape))
+    a_value = _padded(a_value, a.shape, rank)
+    b_value = _padded(b_value, b.shape, rank)
+    return _wrap(function.apply(a_value, b_value, **arguments), level)
+
+
+@_rule(decompositions._Norm2)
+def _norm2(function, args, kwargs, level):
+    arguments = _bind(function, args, kwargs)
+    x, axis = arguments.pop("x"), arguments.pop("axis")
+    if axis is None:  # every element of an example: its elements in one row
+        rows = ops.reshape(x._value, (level.size, -1))
+        out = function.apply(rows, axis=1, keepdims=arguments["keepdims"])
+        if arguments["keepdims"]:
+            out = ops.reshape(out, (level.size,) + (1,) * x.ndim)
+        return _wrap(out, level)
+    axes = normalize_axes(axis, x.ndim, "norm", x.shape)
+    return _wrap(function.apply(x._value, axis=tuple(a + 1 for a in axes), **arguments), level)

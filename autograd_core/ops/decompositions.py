@@ -33,6 +33,7 @@ from ..engine import Function, Variable
 from ..errors import ShapeError
 from ..registry import composite, primitive
 from .elementwise import abs as _abs
+from .elementwise import sign as _sign
 from .elementwise import where
 from .linalg import matmul
 from .rearrange import tril, triu
@@ -312,8 +313,8 @@ def slogdet(a) -> SlogdetResult:
     packed = _recorded(_Slogdet, a)
     if not isinstance(packed, Variable):
         return SlogdetResult(packed[..., 0], packed[..., 1])
-    sign = packed._family._from_op(packed.data[..., 0].copy(), None)
-    return SlogdetResult(sign, packed[..., 1])
+    # sign(sign) is the sign, and sign is a constant op (no gradient), on any kind of Tensor.
+    return SlogdetResult(_sign(packed[..., 0]), packed[..., 1])
 
 
 # ---- factorisations -----------------------------------------------------------------------------
