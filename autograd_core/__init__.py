@@ -14,7 +14,7 @@ for custom ops, and ``gradcheck``/``gradgradcheck`` to test them; ``detect_anoma
 that first produced NaN or inf.
 """
 
-from . import ops, registry
+from . import func, ops, registry
 from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .engine import Function, Variable, grad
 from .errors import (
@@ -56,5 +56,6 @@ __all__ = [
     "BackwardError", "CheckpointError", "DTypeError", "Function", "GradcheckError", "Scalar",
     "StateDictError", "ShapeError", "Tensor", "Variable", "draw_graph", "enable_grad", "full",  # noqa: F405 - __getattr__ below
     "grad", "gradcheck", "gradgradcheck", "hvp", "is_grad_enabled", "jacobian", "no_grad", "ones",
-    "ones_like", "registry", "set_grad_enabled", "tensor", "zeros", "zeros_like", *ops.__all__,
+    "ones_like", "func", "registry", "set_grad_enabled", "tensor", "zeros", "zeros_like",
+    *ops.__all__,
 ]
