@@ -240,8 +240,8 @@ def _value_and_grad(f, argnums, has_aux: bool, name: str):
             name, f, args, kwargs, positions, has_aux)
         out = _single_output(name, out_leaves, out_spec)
         if out.size != 1:
-            raise ShapeError(f"{name}: f must return a single value (one element), got shape "
-                             f"{out.shape}; use func.jacrev or func.vjp for other outputs")
+            raise ShapeError(f"{name}: f must return a single value, got shape {out.shape}; "
+                             "use func.jacrev or func.vjp for other outputs")
         grads = _pullback(name, [out], inputs, [None], graph, retain=False)
         grads = [_result(g, graph) for g in grads]
         value = _result(out, graph)
