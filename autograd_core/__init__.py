@@ -17,6 +17,7 @@ that first produced NaN or inf.
 from . import func, ops, registry
 from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .checkpoint import checkpoint
+from .custom_op import custom_op
 from .engine import Function, Variable, grad
 from .errors import (
     AnomalyError,
@@ -54,8 +55,8 @@ def __dir__():
 
 __all__ = [
     "AnomalyError", "detect_anomaly", "is_anomaly_enabled", "set_detect_anomaly", "AutogradError",
-    "BackwardError", "checkpoint", "CheckpointError", "DTypeError", "Function", "GradcheckError",
-    "Scalar",
+    "BackwardError", "checkpoint", "CheckpointError", "custom_op", "DTypeError", "Function",
+    "GradcheckError", "Scalar",
     "StateDictError", "ShapeError", "Tensor", "Variable", "draw_graph", "enable_grad", "full",  # noqa: F405 - __getattr__ below
     "grad", "gradcheck", "gradgradcheck", "hvp", "is_grad_enabled", "jacobian", "no_grad", "ones",
     "ones_like", "func", "registry", "set_grad_enabled", "tensor", "zeros", "zeros_like",
