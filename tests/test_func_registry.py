@@ -110,8 +110,9 @@ def test_jacfwd_and_jacrev_match_central_differences(spec, data):
 @settings(max_examples=5)
 @given(data=st.data())
 def test_hessian_matches_central_differences_of_the_gradient(spec, data):
-    """The Hessian of <op(x), w> (w fixed) against central differences of its gradient, and
-    forward-over-reverse (jacfwd of jacrev) agrees with the reverse-over-reverse hessian."""
+    """The Hessian of <op(x), w> (w fixed) against central differences of its gradient, three
+    ways: func.hessian (reverse over reverse), jacfwd of jacrev, and jacfwd of jacfwd (nested
+    forward-mode levels)."""
     case = data.draw(spec.cases, label="case")
     fn, primals = _split(spec, case)
     rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 32 - 1), label="seed"))
@@ -123,6 +124,8 @@ def test_hessian_matches_central_differences_of_the_gradient(spec, data):
     argnums = tuple(range(len(primals)))
     hessian = func.hessian(scalar, argnums=argnums)(*primals)
     forward_over_reverse = func.jacfwd(func.jacrev(scalar, argnums=argnums),
+                                       argnums=argnums)(*primals)
+    forward_over_forward = func.jacfwd(func.jacfwd(scalar, argnums=argnums),
                                        argnums=argnums)(*primals)
     gradient = func.grad(scalar, argnums=argnums)
     for k in argnums:
@@ -137,3 +140,4 @@ def test_hessian_matches_central_differences_of_the_gradient(spec, data):
                                           - gradient(*minus)[k].data) / (2 * EPS)
             _close(hessian[k][j], column)
             _close(forward_over_reverse[k][j], column)
+            _close(forward_over_forward[k][j], column)

@@ -81,7 +81,9 @@ def _notify(node, edges, out) -> None:
     """Called by the engine for every node recorded while a level is open."""
     levels = _forward.levels
     try:
-        for depth in range(len(levels) - 1, -1, -1):
+        # Outer levels first: a rule of an inner level runs ops on this node's output, whose
+        # tangents in the outer levels must be known by then.
+        for depth in range(len(levels)):
             level = levels[depth]
             tangents = [None if edge is None else level.tangents.get(edge) for edge in edges]
             if not any(t is not None for t in tangents):

@@ -210,7 +210,7 @@ def _regroup(per_arg: list, specs: list, flat: list, single: bool):
 def _single_output(name: str, out_leaves: list, out_spec):
     if out_spec is not None or len(out_leaves) != 1:
         raise TypeError(f"{name}: f must return a single Tensor, got a {out_spec[0].__name__} "
-                        f"of {len(out_leaves)}")
+                        f"of {len(out_leaves)} (if f returns (output, aux), pass has_aux=True)")
     return out_leaves[0]
 
 
@@ -456,8 +456,10 @@ def jacfwd(f, argnums=0, has_aux: bool = False):
                 outs, out_spec = _flatten(result[0])
                 columns[k].append(_flatten(result[1])[0])
                 aux = result[2] if has_aux else None
-        if outs is None:  # every input is empty: run f once for the outputs' shapes
-            result = g(*primals)
+        if outs is None:  # every input is empty: run f once (on Tensors) for the outputs
+            result = g(*(_unflatten(spec, [leaf if isinstance(leaf, Variable) else Tensor(leaf)
+                                           for leaf in leaves])
+                         for spec, leaves, _ in _starts(specs, leaves_per_arg)))
             outs, out_spec = _flatten(result[0] if has_aux else result)
             aux = result[1] if has_aux else None
         _check_outputs(name, outs, has_aux)
