@@ -4,9 +4,9 @@
 >>> import autograd_core as ag
 >>> from autograd_core import func
 >>> f = lambda x: (x ** 3).sum()
->>> func.grad(f)(ag.Tensor([1.0, 2.0])).tolist()
+>>> func.grad(f)(ag.Tensor([1.0, 2.0])).numpy().tolist()
 [3.0, 12.0]
->>> func.hessian(f)(ag.Tensor([1.0, 2.0])).tolist()
+>>> func.hessian(f)(ag.Tensor([1.0, 2.0])).numpy().tolist()
 [[6.0, 0.0], [0.0, 12.0]]
 """
 

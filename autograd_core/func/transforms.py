@@ -227,7 +227,7 @@ def value_and_grad(f, argnums=0, has_aux: bool = False):
 
     >>> import autograd_core as ag
     >>> value, g = ag.func.value_and_grad(lambda x: (x ** 3).sum())(ag.Tensor([1.0, 2.0]))
-    >>> value.item(), g.tolist()
+    >>> value.item(), g.numpy().tolist()
     (9.0, [3.0, 12.0])
     """
     return _value_and_grad(f, argnums, has_aux, "func.value_and_grad")
@@ -259,7 +259,7 @@ def grad(f, argnums=0, has_aux: bool = False):
 
     >>> import autograd_core as ag
     >>> d2 = ag.func.grad(lambda x: ag.func.grad(lambda y: (y ** 3).sum())(x).sum())
-    >>> d2(ag.Tensor([1.0, 2.0])).tolist()                # 6 x
+    >>> d2(ag.Tensor([1.0, 2.0])).numpy().tolist()  # 6 x
     [6.0, 12.0]
     """
     inner = _value_and_grad(f, argnums, has_aux, "func.grad")
@@ -363,7 +363,7 @@ def jvp(f, primals, tangents, has_aux: bool = False):
 
     >>> import autograd_core as ag
     >>> out, t = ag.func.jvp(lambda x: x.sin(), (ag.Tensor([0.0]),), (ag.Tensor([2.0]),))
-    >>> t.tolist()                                      # cos(0) * 2
+    >>> t.numpy().tolist()  # cos(0) * 2
     [2.0]
     """
     name = "func.jvp"
