@@ -15,6 +15,7 @@ import autograd_core as ag
 import nn
 
 from . import convolution
+from .checkpoint import checkpoint
 from .distributed import distributed
 from .models import NumpyStep, OursStep, TorchStep, batch, initial_weights
 from .per_example_grads import per_example_grads
@@ -338,4 +339,5 @@ WORKLOADS = {
     "conv2d": convolution.conv2d,
     "per_example_grads": per_example_grads,
     "distributed": distributed,
+    "checkpoint": checkpoint,
 }
