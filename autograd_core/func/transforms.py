@@ -28,6 +28,8 @@ from ..ops.elementwise import clone
 from ..ops.shape import reshape, stack
 from ..tensor import Tensor
 from .forward_mode import Level
+from .vmap import _levels as _vmap_levels
+from .vmap import is_batched, lift, physical, wrap
 
 # ---- pytrees: tuples, lists and dicts of leaves (Tensors, arrays, numbers) ----------------------
 
@@ -172,6 +174,7 @@ def _result(value, graph: bool):
 
 def _vjp_core(name: str, f, args: tuple, kwargs: dict, positions: tuple, has_aux: bool):
     """Run ``f`` on fresh inputs; return what vjp-based transforms need."""
+    _refuse_under_vmap(name)
     new_args, per_arg, specs, outer = _prepare(name, args, positions)
     with enable_grad():  # f is differentiated even when called under no_grad
         result = f(*new_args, **kwargs)
@@ -236,6 +239,9 @@ def value_and_grad(f, argnums=0, has_aux: bool = False):
 def _value_and_grad(f, argnums, has_aux: bool, name: str):
     def value_and_grad_f(*args, **kwargs):
         positions = _check_argnums(name, argnums, len(args))
+        if _vmap_levels():
+            return _value_and_grad_batched(name, f, args, kwargs, positions, has_aux,
+                                           isinstance(argnums, (int, np.integer)))
         out_leaves, out_spec, aux, inputs, per_arg, specs, graph = _vjp_core(
             name, f, args, kwargs, positions, has_aux)
         out = _single_output(name, out_leaves, out_spec)
@@ -250,6 +256,66 @@ def _value_and_grad(f, argnums, has_aux: bool, name: str):
 
     value_and_grad_f.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
     return value_and_grad_f
+
+
+def _refuse_under_vmap(name: str) -> None:
+    # Only grad and value_and_grad know how to give one gradient per example (below); any other
+    # transform would mix the examples' gradients, so it says so rather than answer wrongly.
+    if _vmap_levels():
+        raise NotImplementedError(f"{name} inside func.vmap is not supported (it would mix the "
+                                  "examples); func.grad and func.value_and_grad are, or call "
+                                  f"{name} outside vmap")
+
+
+def _value_and_grad_batched(name, f, args, kwargs, positions, has_aux, single):
+    """value_and_grad inside ``vmap``: one gradient per example. Each differentiated input is
+    lifted (vmap.lift: batched along every running level, as a broadcast view where it is the
+    same for every example), so the gradient of the sum of the examples' values with respect to
+    it is every example's own gradient, as examples do not mix."""
+    args = list(args)
+    lifted, specs = [], []
+    outer = False
+    for p in positions:
+        leaves, spec = _flatten(args[p])
+        pairs = []
+        for k, leaf in enumerate(leaves):
+            outer = outer or bool(getattr(physical(leaf), "requires_grad", False))
+            if isinstance(leaf, (float, int, np.generic)) and not isinstance(leaf, bool):
+                leaf = np.asarray(leaf, dtype=float)
+            if not (is_batched(leaf) or isinstance(leaf, (Variable, np.ndarray))) or \
+                    not np.issubdtype(leaf.dtype, np.floating):
+                where = f"argument {p}" + (f" (leaf {k})" if spec is not None else "")
+                raise TypeError(f"{name}: {where} must be a floating-point Tensor or array, got "
+                                f"{_describe(leaf)}")
+            pairs.append(lift(leaf))
+        lifted.append(pairs)
+        specs.append(spec)
+        args[p] = _unflatten(spec, [value for value, _ in pairs])
+    with enable_grad():
+        result = f(*args, **kwargs)
+    out, aux = _split_aux(name, result, has_aux)
+    out_leaves, out_spec = _flatten(out)
+    _check_outputs(name, out_leaves, has_aux)
+    out = _single_output(name, out_leaves, out_spec)
+    if int(np.prod(out.shape)) != 1:
+        raise ShapeError(f"{name}: f must return a single value per example, got shape "
+                         f"{out.shape}; use func.jacrev or func.vjp for other outputs")
+    root = physical(out)
+    graph = outer and is_grad_enabled()
+    targets = [target for pairs in lifted for _, target in pairs]
+    if root.requires_grad:
+        with enable_grad():
+            grads = engine.grad([root], targets, grad_outputs=[np.ones(root.shape, root.dtype)],
+                                retain_graph=graph, create_graph=graph, allow_unused=True)
+    else:
+        grads = [None] * len(targets)
+    flat = []
+    for (value, target), g in zip((pair for pairs in lifted for pair in pairs), grads):
+        g = _zeros_like(target) if g is None else _result(g, graph)
+        flat.append(wrap(g, like=value))
+    gradient = _regroup([pairs for pairs in lifted], specs, flat, single)
+    value = out if graph else out.detach()
+    return ((value, aux) if has_aux else value), gradient
 
 
 def grad(f, argnums=0, has_aux: bool = False):
@@ -386,6 +452,7 @@ def jvp(f, primals, tangents, has_aux: bool = False):
 
 
 def _jvp_once(name, f, primals, tangent_leaves, has_aux, differentiable):
+    _refuse_under_vmap(name)
     positions = tuple(range(len(primals)))
     new_args, per_arg, specs, outer = _prepare(name, primals, positions)
     inputs = [leaf for fresh in per_arg for leaf in fresh]
