@@ -16,6 +16,7 @@ import nn
 
 from . import convolution
 from .checkpoint import checkpoint
+from .cnn import cnn_step
 from .distributed import distributed
 from .models import NumpyStep, OursStep, TorchStep, batch, initial_weights
 from .per_example_grads import per_example_grads
@@ -337,6 +338,7 @@ WORKLOADS = {
     "memory": memory,
     "fashion_mnist_epoch": fashion_mnist_epoch,
     "conv2d": convolution.conv2d,
+    "cnn_step": cnn_step,
     "per_example_grads": per_example_grads,
     "distributed": distributed,
     "checkpoint": checkpoint,

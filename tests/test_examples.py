@@ -8,9 +8,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from examples import cnn_fashion_mnist, digits, fashion_mnist, graph, regression, spiral, xor
+from examples import (
+    cnn_fashion_mnist,
+    digits,
+    fashion_mnist,
+    graph,
+    names,
+    regression,
+    spiral,
+    xor,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -90,6 +100,21 @@ def test_cnn_fashion_mnist_saves_reloads_and_evaluates(tmp_path, capsys):
     assert_written(out, tmp_path, ["fashion_mnist_cnn.nn", "cnn_filters.png",
                                    "cnn_fashion_mnist_confusion.png",
                                    "cnn_fashion_mnist_loss.png"])
+
+
+def test_names_reports_losses_against_the_bigram_baseline_and_samples(tmp_path, capsys):
+    results, out = run(names, tmp_path, capsys)
+    uniform = float(np.log(names.VOCAB))  # nats per character of guessing
+    for model in ("bigram", "mlp", "transformer"):
+        assert 0 < results[model]["val_loss"] < uniform, model
+        assert f"{model:12s} {results[model]['train_loss']:7.3f}" in out
+    for model in ("mlp", "transformer"):
+        samples = results[model]["samples"]
+        assert len(samples) == 20 and all(set(w) <= set(names.ALPHABET[1:]) for w in samples)
+        assert " ".join(samples) in out
+    # The same seed spells the same words.
+    assert names.main(["--quick", "--out", str(tmp_path)])["mlp"]["samples"] == \
+        results["mlp"]["samples"]
 
 
 def test_graph(tmp_path, capsys):
