@@ -7,8 +7,11 @@ from .. import registry
 
 # each module declares its ops
 from . import (  # noqa: F401
+    attention,
     creation,
+    einsum,
     elementwise,
+    gather,
     linalg,
     numeric,
     ordering,
