@@ -100,6 +100,10 @@ def _normalize(subscripts: str, shapes: list) -> tuple[list[str], str, dict]:
                       key=lambda c: (c.islower(), c))  # numpy: upper case before lower case
         out = "".join(shared) + "".join(once)
     else:
+        if "..." not in output and broadcast:
+            raise ShapeError(f"einsum: the operands' '...' axes {broadcast} are missing from the "
+                             f"output of {subscripts!r}: put '...' in the output (numpy does not "
+                             "sum them away either)")
         out = output.replace("...", "".join(shared))
         for letter in out:
             if out.count(letter) > 1:
@@ -158,7 +162,7 @@ def _onto_diagonals(g, target: str, full: str, sizes: dict, used: set):
     for letter in full:
         if letter in seen:
             fresh = next(spare)
-            eyes.append(np.eye(sizes[letter], dtype=np.result_type(g)))
+            eyes.append(np.eye(sizes[letter], dtype=g.dtype))
             names.append(letter + fresh)
             renamed.append(fresh)
         else:
