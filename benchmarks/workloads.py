@@ -14,6 +14,7 @@ import numpy as np
 import autograd_core as ag
 import nn
 
+from . import transformer
 from .models import NumpyStep, OursStep, TorchStep, batch, initial_weights
 from .timing import interleaved, once
 
@@ -332,4 +333,5 @@ WORKLOADS = {
     "scalar": scalar,
     "memory": memory,
     "fashion_mnist_epoch": fashion_mnist_epoch,
+    "transformer_step": transformer.transformer_step,
 }

@@ -336,10 +336,37 @@ class Gelu(Elementwise):
     kernel, scalar_kernel = staticmethod(_gelu), staticmethod(_float_gelu)
     saves = (0,)
 
+    @classmethod
+    def forward(cls, ctx, x, **kwargs):
+        if kwargs:  # the tanh form
+            return super().forward(ctx, x, **kwargs)
+        # Phi(x) is kept for the first backward pass: erf has no fast numpy kernel (scipy's
+        # costs as much as a dozen exps), and the exact form's gradient needs Phi(x) again.
+        cdf = _erf(x * _INV_SQRT2)
+        cdf += 1.0
+        cdf *= 0.5
+        ctx.cdf = cdf
+        ctx._saved = (x,)
+        return x * cdf
+
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         kwargs = getattr(ctx, "kwargs", None)
+        cdf = ctx.__dict__.pop("cdf", None)  # once: a second pass (retain_graph) recomputes it
+        if cdf is not None and type(x) is np.ndarray:  # raw arrays: no graph to record
+            # grad * (cdf + x * phi(x)), in one buffer (temporaries of this size cost page
+            # faults): phi(x) = exp(-x**2 / 2) / sqrt(2 pi)
+            if x.ndim == 0:  # numpy's 0-d results are scalars: nothing to work in place
+                return grad * (cdf + x * np.exp(x * x * -0.5) * _INV_SQRT_2PI)
+            slope = np.multiply(x, x)
+            slope *= -0.5
+            np.exp(slope, out=slope)
+            slope *= x
+            slope *= _INV_SQRT_2PI
+            slope += cdf
+            slope *= grad
+            return slope
         if kwargs and kwargs.get("approximate") == "tanh":
             t = tanh((x + x * x * x * _TANH_CUBIC) * _TANH_SCALE)
             slope = (1 + x * x * (3 * _TANH_CUBIC)) * _TANH_SCALE
