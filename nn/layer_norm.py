@@ -16,7 +16,7 @@ class LayerNorm(Module):
     ``elementwise_affine``: PyTorch's ``nn.LayerNorm``, the biased variance (divide by n)
     included. The same in training and evaluation: no running statistics.
 
-    >>> LayerNorm(4)(np.arange(8.0, dtype=np.float32).reshape(2, 4)).data.round(3).tolist()[0]
+    >>> LayerNorm(4, dtype=np.float64)(np.arange(8.0).reshape(2, 4)).data.round(3).tolist()[0]
     [-1.342, -0.447, 0.447, 1.342]
     """
 

@@ -380,3 +380,27 @@ def test_draw_network_says_which_layers_it_cannot_draw():
         source = nn.draw_network(nn.Sequential(nn.Dense(2, 3), nn.GELU(), nn.Dense(3, 2),
                                                nn.SiLU(), nn.Dense(2, 1), nn.Softplus())).source
     assert "gelu" in source and "silu" in source and "softplus" in source
+
+
+# ---- the transformer benchmark's model ----------------------------------------------------------
+
+def test_transformer_benchmark_runs_the_specified_model_and_is_registered():
+    from benchmarks import transformer
+    from benchmarks.workloads import WORKLOADS
+
+    assert WORKLOADS["transformer_step"] is transformer.transformer_step
+    lm = transformer.model()
+    kinds = [type(m).__name__ for _, m in lm.named_modules()]
+    assert kinds.count("MultiHeadAttention") == 2 and kinds.count("GELU") == 2
+    assert kinds.count("LayerNorm") == 5  # two per block and the final one
+    attention = lm.blocks[0][0].module[1]
+    assert (attention.embed_dim, attention.num_heads, attention.causal) == (64, 4, True)
+    ids, targets = transformer.data()
+    assert ids.shape == targets.shape == (32, 16) and ids.max() < 30
+    np.testing.assert_array_equal(ids[:, 1:], targets[:, :-1])  # next-token targets
+    step = transformer.OursStep(lm, lr=1e-2)
+    first = step(ids, targets)
+    assert abs(first - math.log(30)) < 1.5  # about uniform at the start
+    for _ in range(4):
+        last = step(ids, targets)
+    assert last < first

@@ -285,8 +285,14 @@ def _erf_fallback(x):
 
 try:  # scipy's compiled erf (Cephes: relative error below 1e-15 in float64) when it is there
     from scipy.special import erf as _erf_kernel
+
+    def _float_erf(x: float) -> float:
+        # the same kernel as arrays get, so that Scalar and Tensor agree to the last bit
+        # (math.erf and Cephes differ by an ulp here and there)
+        return float(_erf_kernel(x))
 except ImportError:  # pragma: no cover - scipy comes with scikit-learn in our environments
     _erf_kernel = _erf_fallback
+    _float_erf = math.erf
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
@@ -302,10 +308,10 @@ def _erf(x):
 
 class Erf(Elementwise):
     """The error function 2/sqrt(pi) * integral_0^x exp(-t**2) dt; its derivative is
-    2/sqrt(pi) * exp(-x**2). scipy's kernel on arrays when scipy is installed (else math.erf
-    per element, slower), math.erf on floats: both accurate to about 1e-16."""
+    2/sqrt(pi) * exp(-x**2). scipy's kernel (Cephes) when scipy is installed, else math.erf
+    (per element on arrays: slower); either is accurate to about 1e-16."""
 
-    kernel, scalar_kernel = staticmethod(_erf), staticmethod(math.erf)
+    kernel, scalar_kernel = staticmethod(_erf), staticmethod(_float_erf)
     saves = (0,)
 
     @staticmethod
@@ -314,16 +320,19 @@ class Erf(Elementwise):
         return grad * (exp(-(x * x)) * _TWO_OVER_SQRT_PI)
 
 
+# x * Phi(x) is computed as x * ((erf(x / sqrt 2) + 1) * 0.5) everywhere (arrays, floats, the
+# forward that keeps Phi), so that Scalar and Tensor round alike.
+
 def _gelu(x, approximate="none"):
     if approximate == "tanh":
         return 0.5 * x * (1.0 + np.tanh(_TANH_SCALE * (x + _TANH_CUBIC * x * x * x)))
-    return 0.5 * x * (1.0 + _erf(x * _INV_SQRT2))
+    return x * ((_erf(x * _INV_SQRT2) + 1.0) * 0.5)
 
 
 def _float_gelu(x: float, approximate="none") -> float:
     if approximate == "tanh":
         return 0.5 * x * (1.0 + math.tanh(_TANH_SCALE * (x + _TANH_CUBIC * x * x * x)))
-    return 0.5 * x * (1.0 + math.erf(x * _INV_SQRT2))
+    return x * ((_float_erf(x * _INV_SQRT2) + 1.0) * 0.5)
 
 
 class Gelu(Elementwise):
@@ -340,8 +349,8 @@ class Gelu(Elementwise):
     def forward(cls, ctx, x, **kwargs):
         if kwargs:  # the tanh form
             return super().forward(ctx, x, **kwargs)
-        # Phi(x) is kept for the first backward pass: erf has no fast numpy kernel (scipy's
-        # costs as much as a dozen exps), and the exact form's gradient needs Phi(x) again.
+        # Phi(x) is kept for the first backward pass: erf has no numpy kernel (scipy's costs
+        # about six exps), and the exact form's gradient needs Phi(x) again.
         cdf = _erf(x * _INV_SQRT2)
         cdf += 1.0
         cdf *= 0.5
@@ -371,7 +380,7 @@ class Gelu(Elementwise):
             t = tanh((x + x * x * x * _TANH_CUBIC) * _TANH_SCALE)
             slope = (1 + x * x * (3 * _TANH_CUBIC)) * _TANH_SCALE
             return grad * ((1 + t) * 0.5 + x * 0.5 * (1 - t * t) * slope)
-        cdf = (1 + erf(x * _INV_SQRT2)) * 0.5
+        cdf = (erf(x * _INV_SQRT2) + 1) * 0.5
         return grad * (cdf + x * exp(x * x * -0.5) * _INV_SQRT_2PI)
 
 
