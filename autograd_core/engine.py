@@ -170,6 +170,12 @@ class Variable:
     # property, whose setter lets a family check what is assigned (Tensor._check_grad).
     __slots__ = ("data", "_grad", "_requires_grad", "_grad_fn", "name", "__weakref__")
 
+    # A function (Function class, args, kwargs) -> result for a family whose values run every
+    # op they take part in themselves (vmap's batched tensors, autograd_core/func/vmap.py): an
+    # op mixing them with another family's values is handed to it; one on theirs alone reaches
+    # the family's _run_forward. None for an ordinary family.
+    _takes_over = None
+
     # ---- hooks each family implements -------------------------------------------------------
     @classmethod
     def _from_op(cls, data, node):
@@ -439,6 +445,11 @@ class Function:
                 if family is None:
                     family = arg._family
                 elif arg._family is not family:
+                    # A family that takes over the ops it is mixed into (vmap's batched
+                    # tensors) runs them itself; checked only here, off the common path.
+                    takeover = arg._family._takes_over or family._takes_over
+                    if takeover is not None:
+                        return takeover(cls, args, kwargs)
                     raise TypeError(
                         f"{cls.name()}: cannot combine a {family.__name__} with a "
                         f"{arg._family.__name__}; convert one of them (Tensor(s.data) or "
@@ -460,7 +471,8 @@ class Function:
         out = family._run_forward(cls, ctx, raw, kwargs)
         # The grad mode is read from its thread-local directly: this runs once per op.
         if not (requires_grad and _grad_state.enabled and family._can_carry_grad(out)):
-            if _anomaly.enabled:
+            # (a family that takes over ops had them checked as the ops it ran)
+            if _anomaly.enabled and family._takes_over is None:
                 anomaly.check_forward(cls, raw, out)
             return family._from_op(out, None)
         ctx._record(args, raw, out, family)
@@ -613,8 +625,8 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
     The nodes behind ``roots`` are visited from the output back, each after every node that
     uses its value, so that when a node is reached its gradient is complete: the sum of what
     each use sent it. Hooks may change that gradient; the node's backward turns it into one
-    gradient per input (the vector-Jacobian product, see ``_input_grads``), and each is added
-    to what that input has received so far. A leaf's gradient is complete once every node has
+    gradient per input (the vector-Jacobian product), and each is added to what that input has
+    received so far. A leaf's gradient is complete once every node has
     been visited.
 
     Returns the complete gradient of each leaf reached (``backward()`` accumulates them into
@@ -641,16 +653,37 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
             grad = take(node, None)
             if grad is None:
                 continue
-            if node._retained is not None:  # retain_grad() or register_hook() on its value
-                grad = _complete_grad(node, grad, create_graph, claimed, targets is None)
-            if targets is not None:
-                if node in targets:
-                    reached[node] = grad
-                if node not in on_path:
-                    continue
+            if node._retained is not None or targets is not None:  # (checked once: rare)
+                if node._retained is not None:  # retain_grad() or register_hook() on its value
+                    grad = _complete_grad(node, grad, create_graph, claimed, targets is None)
+                if targets is not None:
+                    if node in targets:
+                        reached[node] = grad
+                    if node not in on_path:
+                        continue
+            # The node's backward: one gradient per input (None where none flows), checked,
+            # each summed to its input's shape. Written out here: it runs once per node.
+            if node._saved is None:
+                raise _freed_error(node)
+            if check:
+                anomaly.check_saved(node)
+            node._graph_mode = create_graph
+            try:
+                input_grads = type(node).backward(node, grad)
+            except ArithmeticError:  # Python floats raise where numpy gives inf or nan
+                input_grads = node._out_type._backward_in_numpy(node, grad)
             edges = node._next
-            input_grads = _input_grads(node, grad, retain_graph, create_graph, check)
+            if type(input_grads) is not tuple and not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
             count = len(edges)
+            if len(input_grads) != count:
+                raise _count_error(node, input_grads)
+            if node._shapes is not None:
+                input_grads = _to_input_shapes(node, input_grads)
+            if check:
+                anomaly.check_backward(node, grad, input_grads)
+            if not retain_graph:
+                node._saved = None  # free what forward saved, as soon as it has been used
             if wanted is None and count <= 2:
                 # Nodes have one or two inputs mostly: indexing them costs half of zip's
                 # iterator (the same sums as the loop below).
@@ -694,33 +727,6 @@ def _complete_grad(node: Function, grad, create_graph: bool, claimed: set, keep:
         if kept is not None:
             kept._accumulate_grad(grad, create_graph, claimed)
     return grad
-
-
-def _input_grads(node: Function, grad, retain_graph: bool, create_graph: bool,
-                 check: bool) -> tuple:
-    """One gradient per input of ``node`` (None where none flows), from the gradient of its
-    output: its backward, checked (and by anomaly detection when ``check``), with each gradient
-    summed to its input's shape. Frees what forward saved unless ``retain_graph``."""
-    if node._saved is None:
-        raise _freed_error(node)
-    if check:
-        anomaly.check_saved(node)
-    node._graph_mode = create_graph
-    try:
-        input_grads = type(node).backward(node, grad)
-    except ArithmeticError:  # Python floats raise where numpy gives inf or nan
-        input_grads = node._out_type._backward_in_numpy(node, grad)
-    if type(input_grads) is not tuple and not isinstance(input_grads, tuple):
-        input_grads = (input_grads,)
-    if len(input_grads) != len(node._next):
-        raise _count_error(node, input_grads)
-    if node._shapes is not None:
-        input_grads = _to_input_shapes(node, input_grads)
-    if check:
-        anomaly.check_backward(node, grad, input_grads)
-    if not retain_graph:
-        node._saved = None  # free what forward saved, as soon as it has been used
-    return input_grads
 
 
 def sum_to(grad, shape: tuple):

@@ -25,6 +25,7 @@ from . import (
     ops,  # noqa: F401 - declares the ops whose Scalar methods are made below
     registry,
 )
+from . import engine as _engine  # its clock, read by every recorded op
 from .engine import Variable
 from .errors import DTypeError
 from .grad_mode import _state as _grad_state
@@ -39,28 +40,41 @@ _PLAIN = (float, int, bool)  # Python numbers an op takes as they are
 # Scalar graphs are made of one op per float, so Scalar's operators record their node with less
 # of the general machinery than Function.apply: one or two inputs of one family, no keyword
 # arguments, and the op's float kernel and saver called directly (Elementwise.forward_scalar,
-# written out: its varargs and keyword dict cost a third of an op's forward). The node itself is
-# made where every node is (Function._link). Anomaly detection and keyword arguments take the
-# general path, which does its checks.
+# written out: its varargs and keyword dict cost a third of an op's forward). The node's fields
+# and the output's are set here as Function._link and _scalar set them, written out too: at about
+# 1.3 us per op, the two calls were a fifth of a Scalar op's forward. tests/test_one_definition.py
+# checks that these nodes are the ones Function.apply makes. Anomaly detection and keyword
+# arguments take the general path, which does its checks.
 
 def _unary(function):
     """The method ``self.op()`` recording ``function``."""
-    kernel, pick_saved = function.scalar_kernel, function._pick_saved
+    kernel, pick_saved, roles = function.scalar_kernel, function._pick_saved, \
+        function._saved_roles
 
     def method(self, **kwargs):
         if kwargs or _anomaly.enabled:
             return function.apply(self, **kwargs)
-        node = _new(function)
         value = self.data
         try:
             data = kernel(value)
         except (ArithmeticError, ValueError):  # numpy's inf or nan instead, as on a Tensor
             data = on_floats(function, (value,), {})
-        node._saved = pick_saved((value,), data)
+        node = None
         if self._requires_grad and _grad_state.enabled:
-            node._link((self._grad_fn or self,), (value,), data, Scalar, None)
-            return _scalar(data, node)
-        return _scalar(data, None)
+            node = _new(function)
+            node._saved = pick_saved((value,), data)
+            node._next = (self._grad_fn or self,)
+            node._out_type = Scalar
+            node._shapes = node._retained = None
+            node._roles = roles
+            node._saved_at = _engine._clock
+        out = _new(Scalar)
+        out.data = data
+        out._grad = None
+        out.name = None
+        out._grad_fn = node
+        out._requires_grad = node is not None
+        return out
 
     method.__name__ = method.__qualname__ = function.__name__.lower()
     return method
@@ -69,11 +83,13 @@ def _unary(function):
 def _binary(function, reflected: bool = False):
     """The method ``self <op> other`` (``other <op> self`` when ``reflected``) recording
     ``function``; a Python number (or numpy scalar) on the other side is a constant."""
-    kernel, pick_saved = function.scalar_kernel, function._pick_saved
+    kernel, pick_saved, roles = function.scalar_kernel, function._pick_saved, \
+        function._saved_roles
 
     def operator(self, other):
         if type(other) is not Scalar:
-            other = _constant(other, function)
+            if type(other) is not float:
+                other = _constant(other, function)
             x, y, edge_a, edge_b = self.data, other, self, None
         else:
             x, y, edge_a, edge_b = self.data, other.data, self, other
@@ -82,20 +98,30 @@ def _binary(function, reflected: bool = False):
         if _anomaly.enabled:
             return function.apply(edge_a if edge_a is not None else x,
                                   edge_b if edge_b is not None else y)
-        node = _new(function)
         try:
             data = kernel(x, y)
         except (ArithmeticError, ValueError):  # numpy's inf or nan instead, as on a Tensor
             data = on_floats(function, (x, y), {})
-        node._saved = pick_saved((x, y), data)
-        edge_a = (edge_a._grad_fn or edge_a) if edge_a is not None and \
-            edge_a._requires_grad else None
-        edge_b = (edge_b._grad_fn or edge_b) if edge_b is not None and \
-            edge_b._requires_grad else None
-        if _grad_state.enabled and (edge_a is not None or edge_b is not None):
-            node._link((edge_a, edge_b), (x, y), data, Scalar, None)
-            return _scalar(data, node)
-        return _scalar(data, None)
+        if edge_a is not None:
+            edge_a = (edge_a._grad_fn or edge_a) if edge_a._requires_grad else None
+        if edge_b is not None:
+            edge_b = (edge_b._grad_fn or edge_b) if edge_b._requires_grad else None
+        node = None
+        if (edge_a is not None or edge_b is not None) and _grad_state.enabled:
+            node = _new(function)
+            node._saved = pick_saved((x, y), data)
+            node._next = (edge_a, edge_b)
+            node._out_type = Scalar
+            node._shapes = node._retained = None
+            node._roles = roles
+            node._saved_at = _engine._clock
+        out = _new(Scalar)
+        out.data = data
+        out._grad = None
+        out.name = None
+        out._grad_fn = node
+        out._requires_grad = node is not None
+        return out
 
     operator.__name__ = operator.__qualname__ = function.__name__.lower()
     return operator

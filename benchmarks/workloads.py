@@ -14,8 +14,9 @@ import numpy as np
 import autograd_core as ag
 import nn
 
-from . import transformer
+from . import convolution, transformer
 from .models import NumpyStep, OursStep, TorchStep, batch, initial_weights
+from .per_example_grads import per_example_grads
 from .timing import interleaved, once
 
 
@@ -334,4 +335,6 @@ WORKLOADS = {
     "memory": memory,
     "fashion_mnist_epoch": fashion_mnist_epoch,
     "transformer_step": transformer.transformer_step,
+    "conv2d": convolution.conv2d,
+    "per_example_grads": per_example_grads,
 }

@@ -1,9 +1,9 @@
 """Datasets for the examples: generated ones (seeded) and real ones from installed packages.
 
 Nothing is downloaded: Fashion-MNIST comes from the Debian package ``dataset-fashion-mnist``
-(IDX files, read by the small reader below), the 8x8 digits and the diabetes regression data
-from scikit-learn's bundled copies. A missing package raises DatasetMissing naming what to
-install.
+(IDX files, read by the small reader below), the English word list from ``wamerican``, the 8x8
+digits and the diabetes regression data from scikit-learn's bundled copies. A missing package
+raises DatasetMissing naming what to install.
 """
 
 from __future__ import annotations
@@ -132,6 +132,29 @@ def fashion_mnist(directory=None, limit: int | None = None):
         splits.append((images.reshape(len(images), -1).astype(np.float32) / 255.0,
                        labels.astype(np.int64)))
     return tuple(splits)
+
+
+# ---- an English word list (Debian's wamerican) ------------------------------------------------
+
+WORDS_FILE = Path(os.environ.get("WORDS_FILE", "/usr/share/dict/words"))
+
+
+def words(path=None, min_length: int = 2) -> list[str]:
+    """The lower-case words of Debian's ``wamerican`` list made of the letters a-z only (no
+    proper nouns, which are capitalised there, no possessives), without repeats, in file order."""
+    path = Path(path or WORDS_FILE)
+    if not path.exists():
+        raise DatasetMissing(f"no word list at {path}: install the Debian package with "
+                             "`apt-get install wamerican`, or point WORDS_FILE at a file with "
+                             "one word per line")
+    seen, kept = set(), []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        word = line.strip()
+        if len(word) >= min_length and word.isascii() and word.isalpha() and word.islower() \
+                and word not in seen:
+            seen.add(word)
+            kept.append(word)
+    return kept
 
 
 # ---- scikit-learn's bundled datasets ------------------------------------------------------------

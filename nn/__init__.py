@@ -8,6 +8,9 @@ has a gradient (and a second one) without hand-written backward code.
 # ---- data, training, saving (nn/data.py, nn/training.py, nn/serialization.py) -------------------
 from . import data, functional, init, optim, schedules, serialization, training
 from .attention import MultiHeadAttention, TransformerLM, transformer_block
+
+# ---- convolution, pooling, normalisation (nn/convolution.py, nn/normalization.py) ---------------
+from .convolution import AvgPool2d, Conv1d, Conv2d, MaxPool2d
 from .data import DataLoader, batches, train_val_split
 from .embedding import Embedding
 from .layer_norm import LayerNorm
@@ -40,6 +43,7 @@ from .losses import (
     nll_loss,
 )
 from .module import HookHandle, Module, ModuleList, Parameter, Sequential
+from .normalization import BatchNorm1d, BatchNorm2d
 from .optim import (
     SGD,
     Adagrad,
@@ -70,4 +74,5 @@ __all__ = [
     # sequence models (issue 12)
     "Embedding", "GELU", "LayerNorm", "MultiHeadAttention", "Residual", "SiLU", "Softplus",
     "TransformerLM", "transformer_block",
+    "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "MaxPool2d",
 ]

@@ -30,14 +30,19 @@ def as_generator(rng) -> np.random.Generator:
 
 
 def fans(shape: tuple) -> tuple[int, int]:
-    """(fan_in, fan_out) of a weight: a Dense weight is (in, out); a bias has fan_in = size."""
+    """(fan_in, fan_out) of a weight: a Dense weight is (in, out); a convolution kernel is
+    PyTorch's (out_channels, in_channels / groups, *kernel), whose fan_in is
+    ``in_channels / groups * prod(kernel)`` (the inputs one output sums over) and fan_out
+    ``out_channels * prod(kernel)``; a bias has fan_in = size."""
     shape = tuple(shape)
     if len(shape) == 0:
         return 1, 1
     if len(shape) == 1:
         return shape[0], shape[0]
-    receptive = math.prod(shape[2:]) if len(shape) > 2 else 1
-    return shape[0] * receptive, shape[1] * receptive
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    receptive = math.prod(shape[2:])
+    return shape[1] * receptive, shape[0] * receptive
 
 
 def zeros(shape, rng=None, dtype=np.float32) -> np.ndarray:

@@ -52,6 +52,7 @@ class Module:
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
@@ -61,6 +62,16 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() in __init__ "
                                  f"before assigning attributes (assigning {name!r})")
+        if name in self.__dict__.get("_buffers", ()):
+            # A registered buffer keeps being a buffer: a new array or Tensor replaces its
+            # values (None removes it), so it stays in state_dict() and nn.save
+            if value is None:
+                del self._buffers[name]
+            else:
+                self._buffers[name] = _as_buffer(type(self).__name__, name, value)
+                value = self._buffers[name]
+            object.__setattr__(self, name, value)
+            return
         if isinstance(value, (list, tuple)) and value and all(
                 isinstance(v, Module) for v in value):
             value = ModuleList(value)
@@ -94,8 +105,25 @@ class Module:
 
     def __delattr__(self, name: str) -> None:
         self._parameters.pop(name, None)
+        self._buffers.pop(name, None)
         self._modules.pop(name, None)
         object.__delattr__(self, name)
+
+    def register_buffer(self, name: str, value) -> None:
+        """Keep ``value`` (an array or Tensor, stored as a Tensor that requires no grad) as
+        state of this module that is not trained: BatchNorm's running statistics, say. Buffers
+        are in ``state_dict()``, ``load_state_dict()`` and ``nn.save``/``nn.load``, reached by
+        ``buffers()``, and never in ``parameters()`` (so no optimizer changes them)."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"register_buffer: the name must be a non-empty string without "
+                             f"dots, got {name!r}")
+        if name in self._parameters or name in self._modules:
+            raise ValueError(f"register_buffer: {type(self).__name__} already has a "
+                             f"{'parameter' if name in self._parameters else 'submodule'} "
+                             f"named {name!r}")
+        buffer = _as_buffer(type(self).__name__, name, value)
+        self._buffers[name] = buffer
+        object.__setattr__(self, name, buffer)
 
     def _rebind_parameter(self, name: str, value: Tensor) -> None:
         """Put a new tensor in a parameter's place (a differentiable optimizer step does this)."""
@@ -181,6 +209,15 @@ class Module:
     def parameters(self) -> Iterator[Tensor]:
         return (param for _, param in self.named_parameters())
 
+    def named_buffers(self) -> Iterator[tuple[str, Tensor]]:
+        """``(dotted path, buffer)`` pairs, e.g. ``('0.running_mean', ...)``."""
+        for path, module in self.named_modules():
+            for name, buffer in module._buffers.items():
+                yield (f"{path}.{name}" if path else name), buffer
+
+    def buffers(self) -> Iterator[Tensor]:
+        return (buffer for _, buffer in self.named_buffers())
+
     def _parameter_slots(self) -> Iterator[tuple[Module, str, Tensor]]:
         """Every place a parameter is stored: (module, attribute name, parameter)."""
         for _, module in self.named_modules():
@@ -197,8 +234,10 @@ class Module:
 
     # ---- state ---------------------------------------------------------------------------------
     def state_dict(self) -> OrderedDict:
-        """Copies of every parameter's values, by dotted name."""
-        return OrderedDict((name, param.data.copy()) for name, param in self.named_parameters())
+        """Copies of every parameter's values, then every buffer's, by dotted name."""
+        state = OrderedDict((name, param.data.copy()) for name, param in self.named_parameters())
+        state.update((name, buffer.data.copy()) for name, buffer in self.named_buffers())
+        return state
 
     def load_state_dict(self, state: dict, strict: bool = True) -> None:
         """Copy values from ``state`` into the parameters, in place.
@@ -211,6 +250,7 @@ class Module:
             raise TypeError(f"load_state_dict into {type(self).__name__}: expected a dict of "
                             f"name -> array (from state_dict()), got {type(state).__name__}")
         own = OrderedDict(self.named_parameters())
+        own.update(self.named_buffers())
         missing = [name for name in own if name not in state]
         unexpected = [name for name in state if name not in own]
         problems = []
@@ -391,6 +431,20 @@ class ModuleList(Module):
 
     def forward(self, *args, **kwargs):
         raise TypeError("ModuleList is a container, not a layer: call its modules instead")
+
+
+def _as_buffer(owner: str, name: str, value) -> Tensor:
+    """A buffer's value as a Tensor that requires no grad (a copy of the caller's array)."""
+    if isinstance(value, Tensor):
+        value = value.data
+    try:
+        array = np.array(value)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{owner}: buffer {name!r} must be an array or a Tensor, got "
+                        f"{type(value).__name__} ({error})") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{owner}: buffer {name!r} must hold numbers, got dtype {array.dtype}")
+    return Tensor(array, dtype=array.dtype)
 
 
 def check_floating(x, where: str) -> None:

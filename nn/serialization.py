@@ -295,8 +295,11 @@ def _check_same_dtypes(model, state: Mapping, where: str) -> None:
     change the values. Convert on purpose: ``model.load_state_dict`` casts within a kind."""
     if not callable(getattr(model, "named_parameters", None)):
         return
+    named = list(model.named_parameters())
+    if callable(getattr(model, "named_buffers", None)):  # running statistics and the like
+        named += list(model.named_buffers())
     problems = [f"{name}: {np.asarray(state[name]).dtype} in the file, {param.dtype} in the "
-                "model" for name, param in model.named_parameters()
+                "model" for name, param in named
                 if name in state and np.asarray(state[name]).dtype != param.dtype]
     if problems:
         raise StateDictError(f"{where} into {type(model).__name__}: dtypes differ: "

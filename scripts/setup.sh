@@ -25,6 +25,8 @@ fi
 command -v dot >/dev/null 2>&1 || apt_install graphviz
 # Fashion-MNIST's IDX files come from Debian, never from a download (its example and tests).
 dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || apt_install dataset-fashion-mnist
+# The names example learns from the English word list of Debian's wamerican (never downloaded).
+[ -e /usr/share/dict/words ] || apt_install wamerican
 # The examples extra (matplotlib, tqdm, scikit-learn's bundled datasets) serves the examples and
 # their end-to-end tests; dev brings pytest and hypothesis.
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev,examples]"

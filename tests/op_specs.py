@@ -26,6 +26,7 @@ Two rules keep the checks meaningful and fast:
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 from collections.abc import Callable
@@ -1048,6 +1049,181 @@ SEQ_COMPOSITE_SPECS: list[OpSpec] = [
 ]
 
 
+# ---- convolution, pooling, padding (autograd_core/ops/convolution.py) ---------------------------
+# References are plain loops over every output position (and kernel offset), nothing shared with
+# the library's strided-view implementation.
+
+def _np_conv(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    nd = w.ndim - 2
+    stride, padding, dilation = ((v,) * nd if isinstance(v, int) else tuple(v)
+                                 for v in (stride, padding, dilation))
+    xp = np.pad(x, ((0, 0), (0, 0)) + tuple((p, p) for p in padding))
+    n, c = x.shape[:2]
+    o, cg = w.shape[:2]
+    kernel = w.shape[2:]
+    out_size = tuple((xp.shape[2 + i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1
+                     for i in range(nd))
+    out = np.zeros((n, o) + out_size, dtype=np.result_type(x, w))
+    og = o // groups
+    for b_, oc in itertools.product(range(n), range(o)):
+        first = (oc // og) * cg
+        for pos in itertools.product(*(range(m) for m in out_size)):
+            total = 0.0
+            for ci in range(cg):
+                for k in itertools.product(*(range(m) for m in kernel)):
+                    at = tuple(pos[i] * stride[i] + k[i] * dilation[i] for i in range(nd))
+                    total += w[(oc, ci) + k] * xp[(b_, first + ci) + at]
+            out[(b_, oc) + pos] = total
+    if b is not None:
+        out = out + np.reshape(b, (-1,) + (1,) * nd)
+    return out
+
+
+def _np_conv_transpose(x, w, b=None, stride=1, padding=0, output_padding=0, groups=1,
+                       dilation=1):
+    nd = w.ndim - 2
+    stride, padding, output_padding, dilation = (
+        (v,) * nd if isinstance(v, int) else tuple(v)
+        for v in (stride, padding, output_padding, dilation))
+    n, c_in = x.shape[:2]
+    cg = w.shape[1]
+    kernel = w.shape[2:]
+    size = tuple((x.shape[2 + i] - 1) * stride[i] - 2 * padding[i]
+                 + dilation[i] * (kernel[i] - 1) + output_padding[i] + 1 for i in range(nd))
+    out = np.zeros((n, cg * groups) + tuple(m + 2 * p for m, p in zip(size, padding)),
+                   dtype=np.result_type(x, w))
+    per_group = c_in // groups
+    for b_, ic in itertools.product(range(n), range(c_in)):
+        first = (ic // per_group) * cg
+        for pos in itertools.product(*(range(m) for m in x.shape[2:])):
+            for co in range(cg):
+                for k in itertools.product(*(range(m) for m in kernel)):
+                    at = tuple(pos[i] * stride[i] + k[i] * dilation[i] for i in range(nd))
+                    out[(b_, first + co) + at] += x[(b_, ic) + pos] * w[(ic, co) + k]
+    out = out[(slice(None), slice(None)) + tuple(slice(p, p + m) for p, m in zip(padding, size))]
+    if b is not None:
+        out = out + np.reshape(b, (-1,) + (1,) * nd)
+    return out
+
+
+def _np_pool(x, kernel_size, stride=None, padding=0, kind="max"):
+    kernel = (kernel_size,) * 2 if isinstance(kernel_size, int) else tuple(kernel_size)
+    stride = kernel if stride is None else (stride,) * 2 if isinstance(stride, int) else stride
+    padding = (padding,) * 2 if isinstance(padding, int) else tuple(padding)
+    fill = -np.inf if kind == "max" else 0.0
+    xp = np.pad(x, ((0, 0), (0, 0)) + tuple((p, p) for p in padding), constant_values=fill)
+    out_size = tuple((xp.shape[2 + i] - kernel[i]) // stride[i] + 1 for i in range(2))
+    out = np.zeros(x.shape[:2] + out_size, dtype=x.dtype)
+    for i, j in itertools.product(*(range(m) for m in out_size)):
+        window = xp[:, :, i * stride[0]:i * stride[0] + kernel[0],
+                    j * stride[1]:j * stride[1] + kernel[1]]
+        out[:, :, i, j] = window.max(axis=(2, 3)) if kind == "max" else window.sum(
+            axis=(2, 3)) / (kernel[0] * kernel[1])
+    return out
+
+
+def _pool_ref(kind):
+    return lambda x, kernel_size, stride=None, padding=0: _np_pool(x, kernel_size, stride,
+                                                                    padding, kind)
+
+
+@st.composite
+def conv_cases(draw, nd: int, general: bool, transposed: bool = False) -> Case:
+    """A small convolution: batch 1-2; ``general`` draws stride, padding, dilation and groups
+    (else all default), each spatial size is drawn so that the dilated kernel fits the padded
+    input. The input may be a numpy constant, the bias a Tensor or absent."""
+    small = st.integers(1, 2)
+    groups = draw(small) if general else 1
+    c_in, c_out = groups * draw(small), groups * draw(small)
+    kernel = tuple(draw(st.integers(1, 3 if nd == 1 else 2)) for _ in range(nd))
+    stride = tuple(draw(small) for _ in range(nd)) if general else (1,) * nd
+    padding = tuple(draw(st.integers(0, 1)) for _ in range(nd)) if general else (0,) * nd
+    dilation = tuple(draw(small) for _ in range(nd)) if general else (1,) * nd
+    kwargs = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+    n = draw(small)
+    if transposed:
+        size = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+        # padding must leave a non-empty output: (size-1)*s + d*(k-1) + 1 > 2p
+        padding = tuple(p if (m - 1) * s + d * (k - 1) + 1 > 2 * p else 0
+                        for p, m, s, d, k in zip(padding, size, stride, dilation, kernel))
+        kwargs["padding"] = padding
+        if general:
+            kwargs["output_padding"] = tuple(draw(st.integers(0, max(s, d) - 1))
+                                             for s, d in zip(stride, dilation))
+        x = draw(tensors((n, c_in) + size, elements=(-2.0, 2.0)))
+        w = draw(tensors((c_in, c_out // groups) + kernel, elements=(-2.0, 2.0)))
+        out_channels = c_out
+    else:
+        size = tuple(draw(st.integers(max(1, d * (k - 1) + 1 - 2 * p),
+                                      max(1, d * (k - 1) + 1 - 2 * p) + (3 if nd == 1 else 2)))
+                     for k, p, d in zip(kernel, padding, dilation))
+        x = draw(tensors((n, c_in) + size, elements=(-2.0, 2.0)))
+        w = draw(tensors((c_out, c_in // groups) + kernel, elements=(-2.0, 2.0)))
+        out_channels = c_out
+    args = [x.data if draw(st.booleans()) else x, w]
+    if draw(st.booleans()):
+        args.append(draw(tensors((out_channels,), elements=(-2.0, 2.0))))
+    return Case(tuple(args), kwargs)
+
+
+@st.composite
+def pool_cases(draw, distinct: bool) -> Case:
+    """(N, C, H, W) input, a kernel (int or pair), stride None (= kernel), an int or a pair, and
+    padding up to half the kernel; ``distinct``: values on a half grid, all different, so each
+    window's maximum is 0.5 clear of the runner-up (max has no derivative at a tie)."""
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = draw(st.none() | st.integers(1, 3) | st.tuples(st.integers(1, 2),
+                                                            st.integers(1, 2)))
+    padding = (draw(st.integers(0, kernel[0] // 2)), draw(st.integers(0, kernel[1] // 2)))
+    size = tuple(draw(st.integers(max(1, k - 2 * p), max(1, k - 2 * p) + 2))
+                 for k, p in zip(kernel, padding))
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) + size
+    elements = HALVES if distinct else (-5.0, 5.0)
+    x = draw(tensors(shape, elements=elements, unique=distinct))
+    kernel_size = kernel if draw(st.booleans()) or kernel[0] != kernel[1] else kernel[0]
+    return Case((x, kernel_size), {"stride": stride, "padding": padding})
+
+
+@st.composite
+def pad_cases(draw) -> Case:
+    """A tensor and np.pad's pad_width in each of its forms (an int, one pair, a pair per
+    axis), with a constant value or numpy's default 0."""
+    x = draw(tensors(small_shapes(min_dims=1)))
+    form = draw(st.sampled_from(["int", "pair", "per axis"]))
+    if form == "int":
+        widths = draw(st.integers(0, 2))
+    elif form == "pair":
+        widths = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    else:
+        widths = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in x.shape)
+    kwargs = draw(st.fixed_dictionaries({}, optional={"constant_values": HALVES}))
+    return Case((x, widths), kwargs)
+
+
+def _np_pad(x, widths, constant_values=0):
+    return np.pad(x, widths, mode="constant", constant_values=constant_values)
+
+
+CONV_SPECS: list[OpSpec] = [
+    OpSpec("conv1d", ag.conv1d, _np_conv, conv_cases(1, general=False), variant="plain"),
+    OpSpec("conv1d", ag.conv1d, _np_conv, conv_cases(1, general=True),
+           variant="stride padding dilation groups"),
+    OpSpec("conv2d", ag.conv2d, _np_conv, conv_cases(2, general=False), variant="plain"),
+    OpSpec("conv2d", ag.conv2d, _np_conv, conv_cases(2, general=True),
+           variant="stride padding dilation groups"),
+    OpSpec("conv_transpose1d", ag.conv_transpose1d, _np_conv_transpose,
+           conv_cases(1, general=True, transposed=True)),
+    OpSpec("conv_transpose2d", ag.conv_transpose2d, _np_conv_transpose,
+           conv_cases(2, general=True, transposed=True)),
+    OpSpec("max_pool2d", ag.max_pool2d, _pool_ref("max"), pool_cases(distinct=True)),
+    OpSpec("pad", ag.pad, _np_pad, pad_cases()),
+]
+
+CONV_COMPOSITE_SPECS: list[OpSpec] = [
+    OpSpec("avg_pool2d", ag.avg_pool2d, _pool_ref("avg"), pool_cases(distinct=False)),
+]
+
+
 # ---- the catalogue: tensor primitives -----------------------------------------------------------
 
 TENSOR_SPECS: list[OpSpec] = [
@@ -1114,6 +1290,7 @@ TENSOR_SPECS: list[OpSpec] = [
     *NUMERIC_SPECS,
     *ARRAY_SPECS,
     *SEQ_SPECS,
+    *CONV_SPECS,
 ]
 
 COMPOSITE_SPECS: list[OpSpec] = [
@@ -1125,6 +1302,7 @@ COMPOSITE_SPECS: list[OpSpec] = [
     OpSpec("swapaxes", ag.swapaxes, np.swapaxes, swapaxes()),
     *ARRAY_COMPOSITE_SPECS,
     *SEQ_COMPOSITE_SPECS,
+    *CONV_COMPOSITE_SPECS,
 ]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from examples import digits, fashion_mnist, graph, regression, spiral, xor
+from examples import cnn_fashion_mnist, digits, fashion_mnist, graph, regression, spiral, xor
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -79,6 +79,17 @@ def test_fashion_mnist_saves_reloads_and_evaluates(tmp_path, capsys):
     assert f"test accuracy {results['test_accuracy']:.4f}" in out and "wall time" in out
     assert_written(out, tmp_path, ["fashion_mnist_mlp.nn", "fashion_mnist_confusion.png",
                                    "fashion_mnist_loss.png"])
+
+
+def test_cnn_fashion_mnist_saves_reloads_and_evaluates(tmp_path, capsys):
+    results, out = run(cnn_fashion_mnist, tmp_path, capsys)
+    assert results["test_accuracy"] > 0.4  # one epoch on 1,600 images; chance is 1/10
+    # The reloaded network is the trained one, batch norm's running statistics included.
+    assert results["test_accuracy"] == results["trained_model_test_accuracy"]
+    assert f"test accuracy {results['test_accuracy']:.4f}" in out
+    assert_written(out, tmp_path, ["fashion_mnist_cnn.nn", "cnn_filters.png",
+                                   "cnn_fashion_mnist_confusion.png",
+                                   "cnn_fashion_mnist_loss.png"])
 
 
 def test_graph(tmp_path, capsys):

@@ -110,3 +110,36 @@ def test_scalar_operands_that_are_not_numbers_are_refused_with_the_op_named():
     with pytest.raises(TypeError, match="Scalar Mul: cannot combine a Scalar with a Tensor"):
         s * ag.Tensor([1.0])
     assert (s * np.float32(2.0)).data == 2.0 and type((s * np.float32(2.0)).data) is float
+
+
+_NODE_FIELDS = ("_next", "_saved", "_roles", "_out_type", "_shapes", "_retained")
+
+
+def _node_fields(value):
+    node = value._grad_fn
+    # (Function.apply leaves _roles unset when nothing is saved)
+    return type(node), tuple(getattr(node, name, None) for name in _NODE_FIELDS)
+
+
+_OPERATORS = {"add": "add", "sub": "sub", "mul": "mul", "div": "truediv", "pow": "pow"}
+
+
+@pytest.mark.parametrize("name", sorted(name for name, op in registry.OPS.items()
+                                         if op.scalar and op.primitive.arity <= 2))
+def test_scalar_methods_record_the_node_function_apply_records(name):
+    # Scalar's methods and operators set a node's fields themselves (their fast path); those
+    # must be exactly the fields that the general path, Function.apply, sets.
+    cls = registry.OPS[name].primitive
+    a, b = ag.Scalar(0.625), ag.Scalar(0.375)
+    if cls.arity == 1:
+        cases = [(getattr(ag.Scalar, name), (a,), (a,))]
+    else:
+        dunder = _OPERATORS.get(name)
+        method = getattr(ag.Scalar, f"__{dunder}__" if dunder else name)
+        cases = [(method, (a, b), (a, b)), (method, (a, 0.5), (a, 0.5))]  # 0.5: no edge
+        if dunder:  # 0.5 - a runs a.__rsub__(0.5)
+            cases.append((getattr(ag.Scalar, f"__r{dunder}__"), (a, 0.5), (0.5, a)))
+    for method, args, apply_args in cases:
+        fast, general = method(*args), cls.apply(*apply_args)
+        assert fast.data == general.data and fast.requires_grad
+        assert _node_fields(fast) == _node_fields(general), (name, args)

@@ -8,6 +8,7 @@ from .. import registry
 # each module declares its ops
 from . import (  # noqa: F401
     attention,
+    convolution,
     creation,
     einsum,
     elementwise,

@@ -460,8 +460,10 @@ leaky_relu = primitive("leaky_relu", LeakyRelu, method=True, public=_leaky_relu_
 
 def _where_public(condition, a, b):
     """``a`` where ``condition`` is true, else ``b`` (all three broadcast together)."""
-    if isinstance(a, Variable) or isinstance(b, Variable):
-        if isinstance(condition, Variable):
+    # A condition whose family runs ops itself (vmap's batched values) takes part as it is.
+    taken_over = isinstance(condition, Variable) and condition._takes_over is not None
+    if taken_over or isinstance(a, Variable) or isinstance(b, Variable):
+        if isinstance(condition, Variable) and not taken_over:
             condition = condition.data
         return Where.apply(condition, a, b)
     if isinstance(condition, Variable):

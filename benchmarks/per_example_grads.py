@@ -1,0 +1,102 @@
+"""Workload ``per_example_grads``: the gradient of every example's loss with respect to every
+parameter of the 784-256-128-10 ReLU MLP (what DP-SGD clips and influence functions read), at
+batch 64: ``vmap`` of a gradient transform against a Python loop of per-example gradients.
+
+Both run the same gradient transform (``grad_all`` below, a gradient of ``loss`` with respect to
+a list of parameter tensors, written on the hook ``func.vmap`` gives gradient transforms; it is
+the plain gradient outside vmap), so the ratio measures what vmap saves: one batched forward
+and backward pass (one matrix product per layer; the per-example weight gradients as one outer
+product per example) instead of 64 small ones, each paying the engine's per-op overhead and
+reading every weight matrix again.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+import autograd_core as ag
+from autograd_core.func import vmap
+
+from .models import SIZES, batch, initial_weights
+from .timing import interleaved
+
+_hook = sys.modules["autograd_core.func.vmap"]  # the module (func.vmap is the function)
+
+BATCH = 64
+TARGET = 0.2  # vmap's time / the loop's: at least 5x faster
+AGREEMENT = 1e-6  # largest difference allowed between the two (float64)
+
+
+def loss(params, x, y):
+    """Softmax cross-entropy of one example (x: features, y: one-hot target) under the MLP."""
+    h = x
+    for i, (w, b) in enumerate(params):
+        h = ag.linear(h, w, b)
+        if i < len(params) - 1:
+            h = ag.relu(h)
+    return -(y * (h - ag.logsumexp(h))).sum()
+
+
+def grad_all(f):
+    """``params, *rest -> d f(params, *rest) / d params`` (params: a list of (w, b) tuples),
+    through vmap's lift/physical/wrap: per-example gradients when run under vmap."""
+    def gradient(params, *rest):
+        lifted = [[_hook.lift(p) for p in layer] for layer in params]
+        out = f([tuple(value for value, _ in layer) for layer in lifted], *rest)
+        root = _hook.physical(out)
+        targets = [target for layer in lifted for _, target in layer]
+        grads = iter(ag.grad(root, targets, grad_outputs=np.ones(root.shape, root.dtype)))
+        return [tuple(_hook.wrap(next(grads), like=value) for value, _ in layer)
+                for layer in lifted]
+
+    return gradient
+
+
+def contenders(dtype=np.float64):
+    """(vmapped, looped): each computes every example's gradients, as [(dw, db), ...] per layer
+    with the batch first (the loop's stacked only when compared)."""
+    params = [(ag.Tensor(w.astype(dtype)), ag.Tensor(b.astype(dtype) + 0.01))
+              for w, b in initial_weights(sizes=SIZES)]
+    x, labels = batch(BATCH)
+    xt = ag.Tensor(x.astype(dtype))
+    yt = ag.Tensor(np.eye(SIZES[-1], dtype=dtype)[labels])
+    per_example = vmap(grad_all(loss), in_axes=(None, 0, 0))
+    one = grad_all(loss)
+
+    def vmapped():
+        return per_example(params, xt, yt)
+
+    def looped():
+        return [one(params, xt[i], yt[i]) for i in range(BATCH)]
+
+    return vmapped, looped
+
+
+def largest_difference(vmapped_result, looped_result) -> float:
+    """The largest absolute difference between the two, over every gradient of every example."""
+    worst = 0.0
+    for layer, (dw, db) in enumerate(vmapped_result):
+        for k, got in enumerate((dw, db)):
+            expected = np.stack([example[layer][k].data for example in looped_result])
+            worst = max(worst, float(np.max(np.abs(got.data - expected))))
+    return worst
+
+
+def per_example_grads(s) -> list:
+    from .workloads import Row, _compare
+
+    rows = []
+    for dtype in (np.float64, np.float32):
+        vmapped, looped = contenders(dtype)
+        times = interleaved({"ours": vmapped, "loop": looped}, rounds=s.rounds, warmup=1)
+        name = np.dtype(dtype).name
+        rows.append(_compare("per_example_grads", f"batch {BATCH}, {name}: vmap(grad)", times,
+                             "loop", "Python loop of grad", TARGET))
+        if dtype == np.float64:
+            difference = largest_difference(vmapped(), looped())
+            rows.append(Row("per_example_grads", f"batch {BATCH}, float64: largest difference",
+                            "abs", difference, target=AGREEMENT,
+                            note="vmap(grad) against the loop, every gradient of every example"))
+    return rows
