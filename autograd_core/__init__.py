@@ -14,8 +14,10 @@ for custom ops, and ``gradcheck``/``gradgradcheck`` to test them; ``detect_anoma
 that first produced NaN or inf.
 """
 
-from . import ops, registry
+from . import func, linalg, ops, registry
 from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
+from .checkpoint import checkpoint
+from .custom_op import custom_op
 from .engine import Function, Variable, grad
 from .errors import (
     AnomalyError,
@@ -53,8 +55,10 @@ def __dir__():
 
 __all__ = [
     "AnomalyError", "detect_anomaly", "is_anomaly_enabled", "set_detect_anomaly", "AutogradError",
-    "BackwardError", "CheckpointError", "DTypeError", "Function", "GradcheckError", "Scalar",
+    "BackwardError", "checkpoint", "CheckpointError", "custom_op", "DTypeError", "Function",
+    "GradcheckError", "Scalar",
     "StateDictError", "ShapeError", "Tensor", "Variable", "draw_graph", "enable_grad", "full",  # noqa: F405 - __getattr__ below
-    "grad", "gradcheck", "gradgradcheck", "hvp", "is_grad_enabled", "jacobian", "no_grad", "ones",
-    "ones_like", "registry", "set_grad_enabled", "tensor", "zeros", "zeros_like", *ops.__all__,
+    "grad", "gradcheck", "gradgradcheck", "hvp", "is_grad_enabled", "jacobian", "linalg",
+    "no_grad", "ones", "ones_like", "func", "registry", "set_grad_enabled", "tensor", "zeros",
+    "zeros_like", *ops.__all__,
 ]

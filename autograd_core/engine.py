@@ -18,6 +18,7 @@ by the user with ``requires_grad=True``), where gradients are finally accumulate
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Sequence
 
@@ -31,6 +32,17 @@ from .grad_mode import set_grad_enabled
 _OUTPUT = "output"  # a node's role for a saved value that is its own output (see _roles_of)
 _UNKNOWN = object()  # a class's _saved_roles when only _roles_of can tell
 _anomaly = anomaly._state  # per-thread flag: anomaly detection on (anomaly.py)
+
+
+class _ForwardModeState(threading.local):
+    """The forward-mode transforms (``func.jvp``) tracing this thread's recorded ops,
+    innermost last; ``notify`` is set by autograd_core/func/forward_mode.py."""
+
+    levels = ()  # class attribute: every new thread starts with none
+    notify = None
+
+
+_forward = _ForwardModeState()
 
 
 # ---- version counters: in-place changes of memory -----------------------------------------------
@@ -509,6 +521,8 @@ class Function:
             roles = self._saved_roles  # known from the class when it always saves alike
             self._roles = _roles_of(saved, raw, out) if roles is _UNKNOWN else roles
         self._saved_at = _clock  # see "version counters" at the top
+        if _forward.levels:  # a func.jvp is running: it computes this node's tangent now
+            _forward.notify(self, edges, out)
 
     def _own_constants(self, args) -> None:
         """Replace saved operands that are the caller's plain arrays (or lists) by copies.

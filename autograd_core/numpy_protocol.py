@@ -340,7 +340,7 @@ def _unsupported(func) -> str:
                     not module.startswith("numpy.") else module[len("numpy."):] + ".") + name
     ours = _SPELLED.get(name, name)
     instead = f"use ag.{ours}" if call == f"np.{name}" and _has_op(ours) else \
-        "compose it from ag.* ops"
+        "compose it from ag.* ops, or give it a rule with ag.custom_op(vjp=...)"
     return (f"{call} is not supported on Tensors: it has no recorded op, and computing it on "
             f"the values would cut the graph, so gradients through it would be silently "
             f"missing; {instead} (recorded), or call {call} on t.data for plain numpy values "

@@ -100,7 +100,7 @@ class Tensor(Variable):
     def _run_forward(function, ctx, raw, kwargs):
         try:
             return function.forward(ctx, *raw, **kwargs)
-        except ShapeError:
+        except (ShapeError, np.linalg.LinAlgError):  # already say the op; not a shape problem
             raise
         except ValueError as error:
             shapes = ", ".join(str(np.shape(r)) for r in raw)

@@ -2,9 +2,8 @@
 parameter of the 784-256-128-10 ReLU MLP (what DP-SGD clips and influence functions read), at
 batch 64: ``vmap`` of a gradient transform against a Python loop of per-example gradients.
 
-Both run the same gradient transform (``grad_all`` below, a gradient of ``loss`` with respect to
-a list of parameter tensors, written on the hook ``func.vmap`` gives gradient transforms; it is
-the plain gradient outside vmap), so the ratio measures what vmap saves: one batched forward
+Both run the same gradient transform, ``func.grad(loss)`` with respect to a list of (weight, bias)
+tuples, so the ratio measures what vmap saves: one batched forward
 and backward pass (one matrix product per layer; the per-example weight gradients as one outer
 product per example) instead of 64 small ones, each paying the engine's per-op overhead and
 reading every weight matrix again.
@@ -12,17 +11,13 @@ reading every weight matrix again.
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 import autograd_core as ag
-from autograd_core.func import vmap
+from autograd_core import func
 
 from .models import SIZES, batch, initial_weights
 from .timing import interleaved
-
-_hook = sys.modules["autograd_core.func.vmap"]  # the module (func.vmap is the function)
 
 BATCH = 64
 TARGET = 0.2  # vmap's time / the loop's: at least 5x faster
@@ -39,21 +34,6 @@ def loss(params, x, y):
     return -(y * (h - ag.logsumexp(h))).sum()
 
 
-def grad_all(f):
-    """``params, *rest -> d f(params, *rest) / d params`` (params: a list of (w, b) tuples),
-    through vmap's lift/physical/wrap: per-example gradients when run under vmap."""
-    def gradient(params, *rest):
-        lifted = [[_hook.lift(p) for p in layer] for layer in params]
-        out = f([tuple(value for value, _ in layer) for layer in lifted], *rest)
-        root = _hook.physical(out)
-        targets = [target for layer in lifted for _, target in layer]
-        grads = iter(ag.grad(root, targets, grad_outputs=np.ones(root.shape, root.dtype)))
-        return [tuple(_hook.wrap(next(grads), like=value) for value, _ in layer)
-                for layer in lifted]
-
-    return gradient
-
-
 def contenders(dtype=np.float64):
     """(vmapped, looped): each computes every example's gradients, as [(dw, db), ...] per layer
     with the batch first (the loop's stacked only when compared)."""
@@ -62,8 +42,8 @@ def contenders(dtype=np.float64):
     x, labels = batch(BATCH)
     xt = ag.Tensor(x.astype(dtype))
     yt = ag.Tensor(np.eye(SIZES[-1], dtype=dtype)[labels])
-    per_example = vmap(grad_all(loss), in_axes=(None, 0, 0))
-    one = grad_all(loss)
+    per_example = func.vmap(func.grad(loss), in_axes=(None, 0, 0))
+    one = func.grad(loss)
 
     def vmapped():
         return per_example(params, xt, yt)

@@ -15,6 +15,8 @@ import autograd_core as ag
 import nn
 
 from . import convolution, transformer
+from .checkpoint import checkpoint
+from .distributed import distributed
 from .models import NumpyStep, OursStep, TorchStep, batch, initial_weights
 from .per_example_grads import per_example_grads
 from .timing import interleaved, once
@@ -337,4 +339,6 @@ WORKLOADS = {
     "transformer_step": transformer.transformer_step,
     "conv2d": convolution.conv2d,
     "per_example_grads": per_example_grads,
+    "distributed": distributed,
+    "checkpoint": checkpoint,
 }

@@ -13,8 +13,14 @@ import autograd_core as ag
 import nn
 
 
-def parse_args(description: str, argv=None) -> argparse.Namespace:
+def parse_args(description: str, argv=None, distributed: bool = False) -> argparse.Namespace:
+    """The examples' shared flags; ``distributed=True`` adds ``--distributed`` (for the examples
+    that can train data-parallel under mpiexec)."""
     parser = argparse.ArgumentParser(description=description)
+    if distributed:
+        parser.add_argument("--distributed", action="store_true",
+                            help="data-parallel over MPI: mpiexec -n 2 python -m examples.NAME "
+                                 "--distributed (needs the distributed extra)")
     parser.add_argument("--quick", action="store_true",
                         help="a few seconds on a small slice of the data (used by the tests)")
     parser.add_argument("--out", default="out", help="folder for plots and models (default: out)")

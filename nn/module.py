@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
 
-from autograd_core import Tensor, no_grad
+from autograd_core import Tensor, is_grad_enabled, no_grad
 from autograd_core.engine import RemovableHandle
 from autograd_core.errors import DTypeError, StateDictError
 
@@ -56,6 +56,7 @@ class Module:
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_backward_hooks", OrderedDict())
 
     # ---- registration --------------------------------------------------------------------------
     def __setattr__(self, name: str, value) -> None:
@@ -140,7 +141,12 @@ class Module:
                 result = hook(self, args)
                 if result is not None:
                     args = result if isinstance(result, tuple) else (result,)
-        out = self.forward(*args, **kwargs)
+        if self._backward_hooks:
+            args, on_output = _BackwardHookCall(self).wrap(args)
+            out = self.forward(*args, **kwargs)
+            on_output(out)
+        else:
+            out = self.forward(*args, **kwargs)
         if self._forward_hooks:
             for hook in tuple(self._forward_hooks.values()):
                 result = hook(self, args, out)
@@ -160,6 +166,23 @@ class Module:
         returns something other than None replaces the output (the next hook, and the caller,
         get the returned value). ``.remove()`` the handle to stop."""
         return RemovableHandle(self._forward_hooks, hook)
+
+    def register_full_backward_hook(self, hook) -> RemovableHandle:
+        """Call ``hook(module, grad_input, grad_output)`` in every backward pass through this
+        module, as PyTorch's: ``grad_output`` is the tuple of gradients of the module's output,
+        ``grad_input`` that of its positional Tensor (and array) inputs (None for an input that
+        needs no gradient), once they are computed. A hook may return a tuple of the same
+        length to use instead of ``grad_input`` (what flows on to the inputs); None keeps it.
+        The gradients of the module's parameters are not part of ``grad_input``. Hooks run in
+        registration order; ``.remove()`` the handle to stop. forward must return one Tensor.
+
+        Useful to watch gradient flow (record each layer's ``grad_output`` norm) or to change
+        it (clip or rescale what a layer passes back).
+        """
+        if not callable(hook):
+            raise TypeError(f"register_full_backward_hook: expected a callable, got "
+                            f"{type(hook).__name__}")
+        return RemovableHandle(self._backward_hooks, hook)
 
     def train(self, mode: bool = True) -> Module:
         """Switch this module and all it contains to training mode (dropout on); returns self."""
@@ -445,6 +468,80 @@ def _as_buffer(owner: str, name: str, value) -> Tensor:
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{owner}: buffer {name!r} must hold numbers, got dtype {array.dtype}")
     return Tensor(array, dtype=array.dtype)
+
+
+class _BackwardHookCall:
+    """One call of a module with backward hooks: each positional Tensor input that requires grad
+    goes through an identity op (a view) whose hook sees exactly the gradient this module sends
+    back to it; a hook on the output records grad_output. The module's hooks run when the last
+    input's gradient arrives (or, when no input needs a gradient, at the output)."""
+
+    def __init__(self, module: Module):
+        self.module = module
+        self.grad_output = None
+        self.grad_input: list = []
+        self.wrapped: set = set()  # the inputs (by slot) whose gradient the hooks wait for
+        self.pending: set = set()
+
+    def wrap(self, args: tuple):
+        args = list(args)
+        # A slot per Tensor or array input (an array is a constant: its entry stays None).
+        self.grad_input = [None] * sum(isinstance(a, (Tensor, np.ndarray)) for a in args)
+        slot = 0
+        for position, value in enumerate(args):
+            if not isinstance(value, (Tensor, np.ndarray)):
+                continue
+            if isinstance(value, Tensor) and value.requires_grad and is_grad_enabled():
+                view = value.reshape(value.shape)  # a new node sharing the input's memory
+                view.register_hook(self._input_hook(slot))
+                self.wrapped.add(slot)
+                args[position] = view
+            slot += 1
+        return tuple(args), self._on_output
+
+    def _on_output(self, out) -> None:
+        if not isinstance(out, Tensor):
+            raise TypeError(f"{type(self.module).__name__}: register_full_backward_hook needs "
+                            f"forward to return a single Tensor, got {type(out).__name__}")
+        if out.requires_grad:
+            out.register_hook(self._output_hook)
+
+    def _output_hook(self, grad):  # runs first in each backward pass through the module
+        self.grad_output = grad
+        self.pending = set(self.wrapped)
+        if not self.pending:  # no input gets a gradient: the hooks see grad_output only
+            self._call_hooks()
+        return None
+
+    def _input_hook(self, slot: int):
+        def hook(grad):
+            self.grad_input[slot] = grad
+            self.pending.discard(slot)
+            if self.pending:
+                return None
+            return self._call_hooks()[slot]
+
+        return hook
+
+    def _call_hooks(self) -> tuple:
+        grad_input = tuple(self.grad_input)
+        for hook in tuple(self.module._backward_hooks.values()):
+            result = hook(self.module, grad_input, (self.grad_output,))
+            if result is None:
+                continue
+            result = tuple(result) if isinstance(result, (tuple, list)) else (result,)
+            if len(result) != len(grad_input):
+                raise ValueError(
+                    f"{type(self.module).__name__} backward hook {getattr(hook, '__name__', hook)}"
+                    f" returned {len(result)} gradient(s) for {len(grad_input)} input(s)")
+            if len(self.wrapped) > 1 and any(r is not g for r, g in zip(result, grad_input)):
+                # the other inputs' gradients have already flowed on by now
+                raise ValueError(f"{type(self.module).__name__}: a backward hook can replace "
+                                 "grad_input only for a module with one input that needs a "
+                                 "gradient")
+            grad_input = result
+        self.grad_input = list(grad_input)
+        return grad_input
 
 
 def check_floating(x, where: str) -> None:

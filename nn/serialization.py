@@ -361,7 +361,13 @@ def load_checkpoint(path, model=None, optimizer=None, strict: bool = True) -> di
 
     Returns ``{'model': state, 'optimizer': state, 'epoch': int or None, 'extra': {...}}``.
     """
-    state = load_state(path)
+    return load_checkpoint_state(load_state(path), path, model, optimizer, strict)
+
+
+def load_checkpoint_state(state: Mapping, path, model=None, optimizer=None,
+                          strict: bool = True) -> dict:
+    """:func:`load_checkpoint` for a state already read from ``path`` (``load_state``), as
+    nn.distributed's ranks get it from rank 0."""
     known = ("model.", "optimizer.", "extra.")
     strays = [name for name in state if name != "epoch" and not name.startswith(known)]
     if strays:

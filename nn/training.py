@@ -233,9 +233,26 @@ def evaluate(model: Module, loss_fn: Callable, x, y, batch_size: int = 256,
     return _evaluate(model, loss_fn, x, y, batch_size, metrics, threshold)
 
 
-def _evaluate(model, loss_fn, x, y, batch_size: int, metrics: tuple, threshold) -> dict:
+def _evaluate(model, loss_fn, x, y, batch_size: int, metrics: tuple, threshold,
+              dist=None) -> dict:
     if len(x) == 0:
         raise ValueError("evaluate: no examples to evaluate")
+    if dist is not None:  # each rank its part; the sums over the ranks make the whole set's
+        part = dist.shard(len(x))
+        total_loss, correct = _evaluation_sums(model, loss_fn, x[part], y[part], batch_size,
+                                               metrics, threshold)
+        total_loss, correct = dist.sum([total_loss, correct])
+    else:
+        total_loss, correct = _evaluation_sums(model, loss_fn, x, y, batch_size, metrics,
+                                               threshold)
+    result = {"loss": total_loss / len(x)}
+    if "accuracy" in metrics:
+        result["accuracy"] = correct / len(x)
+    return result
+
+
+def _evaluation_sums(model, loss_fn, x, y, batch_size: int, metrics: tuple, threshold):
+    """(sum of the per-example losses, number of right predictions) over ``(x, y)``."""
     total_loss, correct = 0.0, 0
     with _eval_mode(model):
         for xb, yb in batches(x, y, batch_size=batch_size):
@@ -243,10 +260,7 @@ def _evaluate(model, loss_fn, x, y, batch_size: int, metrics: tuple, threshold) 
             total_loss += float(_as_array(loss_fn(out, _batch_tensor(yb)))) * len(xb)
             if metrics:
                 correct += _count_correct(_as_array(out), yb, threshold)[0]
-    result = {"loss": total_loss / len(x)}
-    if "accuracy" in metrics:
-        result["accuracy"] = correct / len(x)
-    return result
+    return total_loss, correct
 
 
 # ---- history ------------------------------------------------------------------------------------
@@ -351,23 +365,43 @@ def _format_epoch(history: History, total_epochs: int) -> str:
 
 
 def _train_epoch(model, loss_fn, optimizer, x, y, batch_size, shuffle, rng, drop_last, metrics,
-                 threshold, bar) -> tuple[float, float | None]:
-    """One pass of gradient steps; returns the mean loss (and accuracy) over the examples seen."""
+                 threshold, bar, dist=None, epoch: int = 0) -> tuple[float, float | None]:
+    """One pass of gradient steps; returns the mean loss (and accuracy) over the examples seen
+    (by every rank, when distributed)."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
-    for xb, yb in batches(x, y, batch_size=batch_size, shuffle=shuffle, rng=rng,
-                          drop_last=drop_last):
+    if dist is None:
+        steps = ((xb, yb, None) for xb, yb in batches(
+            x, y, batch_size=batch_size, shuffle=shuffle, rng=rng, drop_last=drop_last))
+    else:
+        steps = dist.batches(x, y, batch_size, shuffle, epoch, drop_last)
+    for xb, yb, global_count in steps:
+        if dist is not None and len(xb) == 0:
+            # This rank got none of the last, small global batch: it still joins the
+            # gradient sum (with nothing) and steps, so every copy of the model stays equal.
+            optimizer.zero_grad()
+            dist.dp.finish(contribution=0.0)
+            optimizer.step()
+            if bar is not None:
+                bar.update(1)
+            continue
         out = model(_batch_tensor(xb))
         loss = loss_fn(out, _batch_tensor(yb))
         if metrics:  # before the step: a metric that fails must not leave a half-done step
             correct += _count_correct(out.data, yb, threshold)[0]
         optimizer.zero_grad()
+        if dist is not None:  # weights this rank's mean gradient by its share of the batch
+            dist.dp.contribution = len(xb) / global_count
         loss.backward()
+        if dist is not None:
+            dist.dp.finish()  # the global batch's gradient, on every rank
         optimizer.step()
         total_loss += float(loss.data) * len(xb)
         seen += len(xb)
         if bar is not None:
             bar.update(1)
+    if dist is not None:
+        total_loss, correct, seen = dist.sum([total_loss, correct, seen])
     return total_loss / seen, (correct / seen if "accuracy" in metrics else None)
 
 
@@ -376,7 +410,8 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
         shuffle: bool = True, rng=None, drop_last: bool = False, patience: int | None = None,
         min_delta: float = 0.0, restore_best: bool = False, progress: bool | None = None,
         verbose: bool = False, callbacks: Iterable[Callable] = (), initial_epoch: int = 0,
-        eval_batch_size: int | None = None, threshold: float | None = None) -> History:
+        eval_batch_size: int | None = None, threshold: float | None = None,
+        checkpoint=None, distributed: bool = False) -> History:
     """Train ``model`` on ``train_data = (x, y)`` for ``epochs`` epochs of minibatch steps.
 
     Each step: ``optimizer.zero_grad()``, ``loss_fn(model(xb), yb).backward()``,
@@ -399,6 +434,15 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
       and stdout is a terminal. ``verbose=True`` prints one line per epoch.
     - ``callbacks``: functions called as ``callback(history)`` after each epoch; one that
       returns a true value stops training.
+    - ``checkpoint=path``: after each epoch, ``save_checkpoint(path, model, optimizer,
+      epoch=...)`` (atomic); resume with ``load_checkpoint`` and ``initial_epoch=epoch``.
+    - ``distributed=True``: data-parallel training over MPI (see ``nn.distributed``; run under
+      ``mpiexec``). Rank 0's weights are broadcast first; ``batch_size`` is per rank, and each
+      step is the step one process would take on the global batch of ``batch_size * ranks``
+      examples (the same order for ``rng=seed``; ``rng`` must be a seed or None). Metrics are
+      over all ranks' examples; the validation set is split between the ranks; progress,
+      ``verbose`` lines and the checkpoint come from rank 0 only; callbacks run on every rank
+      and any one stopping stops all. A checkpoint resumes on any number of ranks.
 
     Before the first step, everything that can be checked is: the arguments, that the optimizer
     updates some of the model's parameters, and every label of ``train_data`` and ``val_data``
@@ -408,6 +452,9 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
 
     Returns the :class:`History`. The model is left in the mode (train/eval) it had.
     """
+    if distributed:  # first: from here on, an error on any rank aborts every rank
+        from .distributed import init
+        init()
     x, y = _check_data(train_data, "train_data")
     val = None if val_data is None else _check_data(val_data, "val_data")
     batch_size = check_batch_size(batch_size, "fit")
@@ -432,6 +479,13 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
     _check_labels_before_training(model, loss_fn, {"train_data": (x, y), "val_data": val},
                                   eval_batch_size, metrics, threshold)
     shared_rng = np.random.default_rng() if rng is None else rng
+    dist = None
+    if distributed:
+        from .distributed import FitRun  # imports mpi4py: only when asked for
+        dist = FitRun(model, rng)
+        steps = dist.steps(len(x), batch_size, drop_last)
+        if not dist.is_main:
+            progress, verbose, checkpoint = False, False, None
 
     history = History()
     best_loss, best_state, waited = np.inf, None, 0
@@ -446,7 +500,7 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
             lr = _learning_rate(optimizer)
             loss, acc = _train_epoch(model, loss_fn, optimizer, x, y, batch_size, shuffle,
                                      _epoch_rng(shared_rng, epoch), drop_last, metrics,
-                                     threshold, bar)
+                                     threshold, bar, dist, epoch)
             history.epoch.append(epoch + 1)
             history.loss.append(loss)
             if acc is not None:
@@ -454,13 +508,16 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
             if lr is not None:
                 history.lr.append(lr)
             if val is not None:
-                result = _evaluate(model, loss_fn, *val, eval_batch_size, metrics, threshold)
+                result = _evaluate(model, loss_fn, *val, eval_batch_size, metrics, threshold,
+                                   dist)
                 history.val_loss.append(result["loss"])
                 if "accuracy" in result:
                     history.val_accuracy.append(result["accuracy"])
             history.epoch_time.append(time.perf_counter() - epoch_started)
             history.wall_time = time.perf_counter() - started
             _report(history, epochs, bar, verbose)
+            if checkpoint is not None:
+                _save_checkpoint(checkpoint, model, optimizer, epoch + 1)
 
             stop = False
             if val is not None:
@@ -474,6 +531,8 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
                     stop = patience is not None and waited >= patience
             for callback in callbacks:
                 stop = bool(callback(history)) or stop
+            if dist is not None:
+                stop = dist.any(stop)
             if stop:
                 history.stopped_early = epoch + 1 < epochs
                 break
@@ -483,9 +542,17 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
     finally:
         if bar is not None:
             bar.close()
+        if dist is not None:
+            dist.close()
         model.train(was_training)
     history.wall_time = time.perf_counter() - started
     return history
+
+
+def _save_checkpoint(path, model, optimizer, epoch: int) -> None:
+    from .serialization import save_checkpoint
+    has_state = callable(getattr(optimizer, "state_dict", None))
+    save_checkpoint(path, model, optimizer if has_state else None, epoch=epoch)
 
 
 def _optimizer_parameters(optimizer) -> list | None:

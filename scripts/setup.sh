@@ -28,5 +28,6 @@ dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || apt_install dataset-fashion-mni
 # The names example learns from the English word list of Debian's wamerican (never downloaded).
 [ -e /usr/share/dict/words ] || apt_install wamerican
 # The examples extra (matplotlib, tqdm, scikit-learn's bundled datasets) serves the examples and
-# their end-to-end tests; dev brings pytest and hypothesis.
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev,examples]"
+# their end-to-end tests; dev brings pytest and hypothesis; distributed brings mpi4py and Open
+# MPI's mpiexec (.venv/bin/mpiexec), which tests/test_distributed.py launches.
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev,examples,distributed]"

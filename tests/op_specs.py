@@ -1030,7 +1030,6 @@ _APPROXIMATE = st.fixed_dictionaries({}, optional={"approximate": st.sampled_fro
                                                                                     "tanh"])})
 
 SEQ_SPECS: list[OpSpec] = [
-    OpSpec("erf", ag.erf, _np_erf, unary(elements=(-3.0, 3.0))),
     OpSpec("gelu", ag.gelu, _np_gelu, unary(kwargs=_APPROXIMATE)),
     OpSpec("silu", ag.silu, _np_silu, unary(elements=(-10.0, 10.0))),
     OpSpec("softmax", ag.softmax, _np_softmax, one_axis()),
@@ -1224,6 +1223,240 @@ CONV_COMPOSITE_SPECS: list[OpSpec] = [
 ]
 
 
+# ---- linear algebra and special functions (ops/decompositions.py, ops/special.py) --------------
+# Matrices are built well-conditioned from the drawn values, so that central differences are
+# accurate: diagonally dominant for solve/inv/det, A A^T + n I for the Cholesky factor, and a
+# prescribed spectrum (distinct values at least 0.5 apart) for eigh, svd and qr.
+
+_LINALG_BATCHES = st.sampled_from([(), (1,), (2,)])
+_UNIT = st.floats(-1.0, 1.0)
+
+
+def _draw_values(draw, shape: tuple) -> np.ndarray:
+    return draw(hnp.arrays(np.float64, shape, elements=_UNIT))
+
+
+def _orthonormal(draw, batch: tuple, rows: int, cols: int) -> np.ndarray:
+    """Orthonormal columns: Q of the QR of a drawn matrix made full rank by a shifted diagonal."""
+    x = _draw_values(draw, batch + (rows, cols)) + 4 * np.eye(rows, cols)
+    return np.linalg.qr(x)[0]
+
+
+def _spectrum(draw, batch: tuple, size: int, low: int, high: int) -> np.ndarray:
+    """Distinct values on a grid of halves in [low/2, high/2], sorted ascending, per matrix."""
+    values = st.lists(st.integers(low, high), min_size=size, max_size=size, unique=True)
+    return np.array([sorted(draw(values)) for _ in range(math.prod(batch))]).reshape(
+        batch + (size,)) / 2
+
+
+@st.composite
+def linalg_matrices(draw, kind: str) -> Case:
+    """One matrix or a batch: "general" (diagonally dominant), "spd", "symmetric" (distinct
+    eigenvalues, some negative) or "rectangular" (distinct singular values in [1, 4], any
+    m x n up to 3 x 3)."""
+    batch = draw(_LINALG_BATCHES)
+    if kind == "rectangular":
+        m, n = draw(st.integers(1, SIDE)), draw(st.integers(1, SIDE))
+        k = min(m, n)
+        u, v = _orthonormal(draw, batch, m, k), _orthonormal(draw, batch, n, k)
+        s = _spectrum(draw, batch, k, 2, 8)[..., ::-1]
+        data = (u * s[..., None, :]) @ np.swapaxes(v, -1, -2)
+        return Case((ag.Tensor(data, requires_grad=True),))
+    n = draw(st.integers(1, SIDE))
+    x = _draw_values(draw, batch + (n, n))
+    if kind == "general":
+        data = x + 4 * np.eye(n)  # |off-diagonal| row sums <= 2 < 3 <= |diagonal|
+    elif kind == "spd":
+        data = x @ np.swapaxes(x, -1, -2) + n * np.eye(n)
+    else:
+        q, w = _orthonormal(draw, batch, n, n), _spectrum(draw, batch, n, -6, 6)
+        data = (q * w[..., None, :]) @ np.swapaxes(q, -1, -2)
+        data = (data + np.swapaxes(data, -1, -2)) / 2
+    return Case((ag.Tensor(data, requires_grad=True),))
+
+
+@st.composite
+def linear_systems(draw, kind: str = "general", vector: bool = False, kwargs=NO_KWARGS) -> Case:
+    """``a`` (as linalg_matrices) and a right-hand side: a vector (n,) or matrices (..., n, k)
+    whose batch dims broadcast against a's; either may be a numpy constant."""
+    (a,) = draw(linalg_matrices(kind)).args
+    n = a.shape[-1]
+    b_shape = (n,) if vector else draw(st.sampled_from([(), a.shape[:-2]])) + (
+        n, draw(st.integers(1, SIDE)))
+    b = ag.Tensor(_draw_values(draw, b_shape), requires_grad=True)
+    args = [a, b]
+    constant = draw(st.sampled_from([None, 0, 1]))
+    if constant is not None:
+        args[constant] = args[constant].data
+    return Case(tuple(args), draw(kwargs))
+
+
+@st.composite
+def cholesky_factors(draw, vector: bool = False) -> Case:
+    """A lower Cholesky factor (of an "spd" matrix) and a right-hand side."""
+    a, b = draw(linear_systems("spd", vector=vector)).args
+    low = np.linalg.cholesky(a.data if isinstance(a, ag.Tensor) else a)
+    return Case((ag.Tensor(low, requires_grad=True), b))
+
+
+def _joined(lib, parts) -> object:
+    """Results of a factorisation flattened and joined along one last axis: one output to
+    compare and differentiate (lib is ag or np)."""
+    batch = parts[0].shape[:-2] if parts[0].ndim >= 2 else parts[0].shape[:-1]
+    return lib.concatenate([p.reshape(batch + (-1,)) for p in parts], axis=-1)
+
+
+def _sign_free(lib, left, right):
+    """Products ``left[:, j] * right[j, :]`` for every j: unchanged when a column of ``left`` and
+    the matching row of ``right`` change sign together, so the spec does not depend on the
+    signs the factorisation picked (for eigh and svd they are arbitrary)."""
+    return lib.expand_dims(left, -1) * lib.expand_dims(right, -3)
+
+
+def _eigh_outputs(lib, eigh):
+    def call(a, **kwargs):
+        w, v = eigh(a, **kwargs)
+        return _joined(lib, [w, _sign_free(lib, v, lib.swapaxes(v, -1, -2))])
+    return call
+
+
+def _svd_outputs(lib, svd):
+    def call(a):
+        u, s, vh = svd(a, full_matrices=False)
+        return _joined(lib, [s, _sign_free(lib, u, vh)])
+    return call
+
+
+def _qr_outputs(lib, qr):
+    def call(a):
+        q, r = qr(a)
+        return _joined(lib, [_sign_free(lib, q, r)])
+    return call
+
+
+def _logabsdet(slogdet):
+    return lambda a: slogdet(a)[1]
+
+
+def _np_cholesky_solve(low, b, lower=True):
+    a = low @ np.swapaxes(low, -1, -2)
+    return np.linalg.solve(a, b)
+
+
+def _np_solve_triangular(a, b, lower=False):
+    return np.linalg.solve(np.tril(a) if lower else np.triu(a), b)
+
+
+@st.composite
+def norm_cases(draw, kind: str) -> Case:
+    """``norm`` of a vector (an int axis, or a 1-d tensor with axis None), of matrices (a pair
+    of axes) or of the whole tensor (axis and ord None), with keepdims."""
+    keepdims = draw(st.booleans())
+    if kind == "all":
+        x = _small_tensor(draw, min_dims=0, elements=(-5.0, 5.0), avoid=(0.0,))
+        return Case((x,), {"keepdims": keepdims})
+    if kind == "vector":
+        ord_ = draw(st.sampled_from([None, 2, 1]))
+        x = _small_tensor(draw, min_dims=1, elements=(-5.0, 5.0), avoid=(0.0,), margin=0.2)
+        return Case((x,), {"ord": ord_, "axis": draw(st.integers(-x.ndim, x.ndim - 1)),
+                           "keepdims": keepdims})
+    if kind == "extreme":  # distinct magnitudes: a tie has no derivative
+        x = _small_tensor(draw, min_dims=1, elements=HALVES.map(lambda v: abs(v) + 0.25),
+                          unique=True)
+        x = ag.Tensor(x.data * np.where(draw(hnp.arrays(bool, x.shape)), -1, 1),
+                      requires_grad=True)
+        return Case((x,), {"ord": draw(st.sampled_from([np.inf, -np.inf])),
+                           "axis": draw(st.integers(-x.ndim, x.ndim - 1)),
+                           "keepdims": keepdims})
+    x = _small_tensor(draw, min_dims=2, elements=(-5.0, 5.0), avoid=(0.0,))
+    first, second = draw(st.permutations(range(x.ndim)))[:2]
+    return Case((x,), {"ord": draw(st.sampled_from([None, "fro"])), "axis": (first, second),
+                       "keepdims": keepdims})
+
+
+@st.composite
+def nuclear_norm_cases(draw) -> Case:
+    (a,) = draw(linalg_matrices("rectangular")).args
+    first, second = draw(st.sampled_from([(-2, -1), (-1, -2)]))
+    return Case((a,), {"ord": "nuc", "axis": (a.ndim + first, second),
+                       "keepdims": draw(st.booleans())})
+
+
+@st.composite
+def kron_cases(draw) -> Case:
+    a = _small_tensor(draw, max_dims=2)
+    b = _small_tensor(draw, max_dims=2)
+    args = [a, b]
+    constant = draw(st.sampled_from([None, 0, 1]))
+    if constant is not None:
+        args[constant] = args[constant].data
+    return Case(tuple(args))
+
+
+def _np_erf(x):
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
+def _np_erfc(x):
+    return np.vectorize(math.erfc, otypes=[np.float64])(x)
+
+
+def _np_lgamma(x):
+    return np.vectorize(math.lgamma, otypes=[np.float64])(x)
+
+
+def _scipy(name):
+    def ref(*args):
+        import scipy.special
+
+        return getattr(scipy.special, name)(*args)
+    return ref
+
+
+@st.composite
+def polygamma_cases(draw) -> Case:
+    x = _small_tensor(draw, elements=(0.3, 8.0))
+    return Case((draw(st.integers(0, 2)), x))
+
+
+_LOWER = st.fixed_dictionaries({"lower": st.booleans()})
+
+LINALG_SPECS: list[OpSpec] = [
+    OpSpec("solve", ag.solve, np.linalg.solve, linear_systems(), variant="matrices"),
+    OpSpec("solve", ag.solve, np.linalg.solve, linear_systems(vector=True), variant="vector"),
+    OpSpec("solve_triangular", ag.solve_triangular, _np_solve_triangular,
+           linear_systems(kwargs=_LOWER), variant="matrices"),
+    OpSpec("solve_triangular", ag.solve_triangular, _np_solve_triangular,
+           linear_systems(vector=True, kwargs=_LOWER), variant="vector"),
+    OpSpec("inv", ag.inv, np.linalg.inv, linalg_matrices("general")),
+    OpSpec("det", ag.det, np.linalg.det, linalg_matrices("general")),
+    OpSpec("cholesky", ag.cholesky, np.linalg.cholesky, linalg_matrices("spd")),
+    OpSpec("erf", ag.erf, _np_erf, unary(elements=(-4.0, 4.0))),
+    OpSpec("erfc", ag.erfc, _np_erfc, unary(elements=(-4.0, 4.0))),
+    OpSpec("lgamma", ag.lgamma, _np_lgamma, unary(elements=(0.3, 8.0))),
+    OpSpec("digamma", ag.digamma, _scipy("digamma"), unary(elements=(0.3, 8.0))),
+    OpSpec("polygamma", ag.polygamma, _scipy("polygamma"), polygamma_cases()),
+]
+
+LINALG_COMPOSITE_SPECS: list[OpSpec] = [
+    OpSpec("slogdet", _logabsdet(ag.slogdet), _logabsdet(np.linalg.slogdet),
+           linalg_matrices("general")),
+    OpSpec("cholesky_solve", ag.cholesky_solve, _np_cholesky_solve, cholesky_factors()),
+    OpSpec("eigh", _eigh_outputs(ag, ag.eigh), _eigh_outputs(np, np.linalg.eigh),
+           linalg_matrices("symmetric")),
+    OpSpec("svd", _svd_outputs(ag, ag.svd), _svd_outputs(np, np.linalg.svd),
+           linalg_matrices("rectangular")),
+    OpSpec("qr", _qr_outputs(ag, ag.qr), _qr_outputs(np, np.linalg.qr),
+           linalg_matrices("rectangular")),
+    OpSpec("norm", ag.norm, np.linalg.norm, norm_cases("all"), variant="all elements"),
+    OpSpec("norm", ag.norm, np.linalg.norm, norm_cases("vector"), variant="vector"),
+    OpSpec("norm", ag.norm, np.linalg.norm, norm_cases("extreme"), variant="inf"),
+    OpSpec("norm", ag.norm, np.linalg.norm, norm_cases("matrix"), variant="frobenius"),
+    OpSpec("norm", ag.norm, np.linalg.norm, nuclear_norm_cases(), variant="nuclear"),
+    OpSpec("kron", ag.kron, np.kron, kron_cases()),
+]
+
+
 # ---- the catalogue: tensor primitives -----------------------------------------------------------
 
 TENSOR_SPECS: list[OpSpec] = [
@@ -1291,6 +1524,7 @@ TENSOR_SPECS: list[OpSpec] = [
     *ARRAY_SPECS,
     *SEQ_SPECS,
     *CONV_SPECS,
+    *LINALG_SPECS,
 ]
 
 COMPOSITE_SPECS: list[OpSpec] = [
@@ -1303,6 +1537,7 @@ COMPOSITE_SPECS: list[OpSpec] = [
     *ARRAY_COMPOSITE_SPECS,
     *SEQ_COMPOSITE_SPECS,
     *CONV_COMPOSITE_SPECS,
+    *LINALG_COMPOSITE_SPECS,
 ]
 
 

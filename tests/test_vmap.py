@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from op_specs import COMPOSITE_SPECS, TENSOR_SPECS
 
 import autograd_core as ag
+from autograd_core import func
 from autograd_core.errors import ShapeError
 from autograd_core.func import vmap
 from autograd_core.func.batching import fallback_ops
@@ -54,9 +55,16 @@ def _grad(f, argnums=0, create_graph=False):
     return gradient
 
 
-def _examples(case):
+# Ops whose drawn inputs are built with structure (well-conditioned, triangular, spread
+# eigenvalues): rolling the elements would break it, so their examples are scaled copies instead.
+STRUCTURED = {"solve", "solve_triangular", "inv", "det", "slogdet", "cholesky", "cholesky_solve",
+              "eigh", "svd", "qr"}
+
+
+def _examples(case, structured: bool = False):
     """The floating Tensor arguments' positions, and BATCH examples: the case itself and its
-    Tensors with their elements rolled (same values: the spec's bounds and gaps still hold)."""
+    Tensors with their elements rolled (same values: the spec's bounds and gaps still hold), or
+    for ``structured`` inputs scaled by 1, 1.25, 1.5, ..."""
     positions = [i for i, a in enumerate(case.args)
                  if isinstance(a, ag.Tensor) and a.dtype.kind == "f"]
     examples = []
@@ -64,7 +72,9 @@ def _examples(case):
         args = list(case.args)
         for i in positions:
             data = case.args[i].data
-            args[i] = ag.Tensor(np.roll(data.ravel(), b).reshape(data.shape), dtype=data.dtype)
+            data = data * (1 + b / 4) if structured else np.roll(data.ravel(), b).reshape(
+                data.shape)
+            args[i] = ag.Tensor(data, dtype=case.args[i].dtype)
         examples.append(args)
     return positions, examples
 
@@ -90,7 +100,7 @@ def test_vmap_of_each_op_is_the_op_on_each_example(spec, data):
     """vmap(op) over a batch equals numpy's reference on each example, stacked; without a
     warning (no loop) for every op but those listed."""
     case = data.draw(spec.cases, label="case")
-    positions, examples = _examples(case)
+    positions, examples = _examples(case, spec.op in STRUCTURED)
     if not positions:  # full_like of a plain array: nothing to batch in this case
         return
     batched = [ag.Tensor(np.stack([ex[i].data for ex in examples])) for i in positions]
@@ -122,7 +132,8 @@ GRADIENT_SPECS = [spec for spec in SPECS if spec.id in {
     "sin", "mul[tensor, tensor]", "div[constant]", "tanh", "maximum[tensor, tensor]",
     "sum", "max", "prod", "logsumexp", "mean", "std", "reshape", "transpose", "broadcast_to",
     "getitem[basic]", "getitem[boolean mask]", "concatenate", "matmul[any]", "linear",
-    "tensordot[axes=n]", "softmax_cross_entropy", "where", "clip"}]
+    "tensordot[axes=n]", "softmax_cross_entropy", "where", "clip",
+    "conv2d[stride padding dilation groups]", "conv_transpose1d", "max_pool2d", "pad"}]
 
 
 def test_gradient_specs_are_found():
@@ -148,7 +159,7 @@ def test_vmap_of_grad_is_each_examples_gradient(spec, data):
     """vmap(grad(f)) gives each example's gradient, as central differences of numpy's
     reference (f: the op's output weighted by fixed numbers and summed)."""
     case = data.draw(spec.cases, label="case")
-    positions, examples = _examples(case)
+    positions, examples = _examples(case, spec.op in STRUCTURED)
     out_shape = np.shape(spec.expected(case))
     weights = np.linspace(0.5, 1.5, int(np.prod(out_shape))).reshape(out_shape)
     for k, position in enumerate(positions):
@@ -419,3 +430,66 @@ def test_anomaly_detection_checks_the_batched_ops():
                                    np.exp(x.data).sum(axis=1))
         with pytest.raises(ag.AnomalyError, match="Log produced NaN"):
             vmap(lambda r: ag.log(r).sum())(x)
+
+
+# ---- func.grad inside vmap: one gradient per example --------------------------------------------
+
+def _mlp_loss(params, x, y):
+    h = x
+    for i, (w, b) in enumerate(params):
+        h = ag.linear(h, w, b)
+        if i < len(params) - 1:
+            h = ag.tanh(h)
+    return ((h - y) ** 2).sum()
+
+
+def test_func_grad_under_vmap_gives_each_examples_gradient():
+    rng = np.random.default_rng(0)
+    params = [(ag.Tensor(rng.normal(size=(4, 5))), ag.Tensor(rng.normal(size=5))),
+              (ag.Tensor(rng.normal(size=(5, 2))), ag.Tensor(rng.normal(size=2)))]
+    x, y = ag.Tensor(rng.normal(size=(6, 4))), ag.Tensor(rng.normal(size=(6, 2)))
+    got = func.vmap(func.grad(_mlp_loss), in_axes=(None, 0, 0))(params, x, y)
+    for i in range(6):  # against central differences of each example's loss
+        for layer in range(2):
+            for k in range(2):
+                p = params[layer][k]
+
+                def example_loss(value, layer=layer, k=k, i=i):
+                    changed = [list(pair) for pair in params]
+                    changed[layer][k] = ag.Tensor(value)
+                    return _mlp_loss(changed, x[i], y[i]).item()
+
+                expected = _central_differences(example_loss, p.data)
+                np.testing.assert_allclose(got[layer][k].data[i], expected, rtol=1e-6,
+                                           atol=1e-8)
+
+
+def _central_differences(f, value, eps=1e-6):
+    out = np.zeros_like(value)
+    for index in np.ndindex(value.shape):
+        up, down = value.copy(), value.copy()
+        up[index] += eps
+        down[index] -= eps
+        out[index] = (f(up) - f(down)) / (2 * eps)
+    return out
+
+
+def test_value_and_grad_and_second_derivatives_under_vmap():
+    x = ag.Tensor(np.linspace(-1.0, 1.0, 12).reshape(4, 3))
+    value, g = func.vmap(func.value_and_grad(lambda t: (t ** 3).sum()))(x)
+    np.testing.assert_allclose(value.data, (x.data ** 3).sum(axis=1))
+    np.testing.assert_allclose(g.data, 3 * x.data ** 2)
+    second = func.vmap(func.grad(lambda t: func.grad(lambda u: (u ** 3).sum())(t).sum()))(x)
+    np.testing.assert_allclose(second.data, 6 * x.data)
+
+
+@pytest.mark.parametrize("transform", [
+    lambda f: func.jacrev(f),
+    lambda f: func.jacfwd(f),
+    lambda f: func.hessian(lambda t: f(t).sum()),
+    lambda f: (lambda t: func.jvp(f, (t,), (t,))[1]),
+])
+def test_transforms_that_would_mix_examples_refuse_inside_vmap(transform):
+    x = ag.Tensor(np.ones((3, 2)))
+    with pytest.raises(NotImplementedError, match="inside func.vmap"):
+        func.vmap(transform(lambda t: ag.tanh(t)))(x)

@@ -22,8 +22,8 @@ import numpy as np
 from .. import ops, registry
 from ..engine import Function, Variable
 from ..errors import ShapeError
+from ..ops import convolution, decompositions, linalg, reductions, shape
 from ..ops import elementwise as elementwise_ops
-from ..ops import linalg, reductions, shape
 from ..ops.broadcasting import normalize_axes
 from ..ops.einsum import Einsum
 from ..ops.elementwise import Elementwise
@@ -433,3 +433,110 @@ def _einsum(function, args, kwargs, level):
             new_letters.append(part)
     return _wrap(function.apply(*values, letters=new_letters, out=batch + out,
                                 sizes={**sizes, batch: level.size}), level)
+
+
+# ---- convolution and pooling: the batch folded into the images' batch axis ----------------------
+
+@_rule(convolution.MaxPool)
+def _pool(function, args, kwargs, level):
+    """The vmap batch and the images' batch axis become one axis; the op runs once."""
+    arguments = _bind(function, args, kwargs)
+    x = arguments.pop("x")._value
+    out = function.apply(_fold(x, 0), **arguments)
+    return _wrap(_unfold(out, x.shape[0], 0), level)
+
+
+@_rule(convolution.Convolution, convolution.ConvTranspose)
+def _convolution(function, args, kwargs, level):
+    """Images batched, one weight for every example (the usual case): the vmap batch joins the
+    images' batch axis and the op runs once. Per-example weights (or biases): the batch joins
+    the channels instead, as groups of a grouped convolution, one group per example (the
+    images are broadcast to the batch if they are not batched), and the op still runs once."""
+    arguments = _bind(function, args, kwargs)
+    names = [name for name in arguments if name != "plan"]  # x (or grad), weight, bias
+    batched = {name: _batched_at(arguments[name], level) for name in names}
+    values = {name: arguments[name]._value if batched[name] else arguments[name]
+              for name in names}
+    size, plan = level.size, arguments["plan"]
+    first, weight, bias = (values[name] for name in names)
+    if not batched[names[1]] and not batched[names[2]]:
+        out = function.apply(_fold(first, 0), weight, bias, plan=plan)
+        return _wrap(_unfold(out, size, 0), level)
+    if not batched[names[0]]:
+        first = ops.broadcast_to(first, (size,) + tuple(first.shape))
+    if not batched[names[1]]:
+        weight = ops.broadcast_to(weight, (size,) + tuple(weight.shape))
+    if bias is not None and not batched[names[2]]:
+        bias = ops.broadcast_to(bias, (size,) + tuple(bias.shape))
+    # (B, N, C, ...) -> (N, B*C, ...): example b's channels are group b (of each original group)
+    images = _fold(ops.moveaxis(first, 0, 1), 1)
+    grouped = convolution._Plan(plan.kernel, plan.stride, plan.padding, plan.dilation,
+                                plan.groups * size, plan.in_size, plan.out_size)
+    out = function.apply(images, _fold(weight, 0), None if bias is None else _fold(bias, 0),
+                         plan=grouped)
+    return _wrap(ops.moveaxis(_unfold(out, size, 1), 1, 0), level)
+
+
+def _fold(value, axis: int):
+    """Axes ``axis`` and ``axis + 1`` of ``value`` as one (the first one outer)."""
+    shape = tuple(value.shape)
+    return ops.reshape(value, shape[:axis] + (shape[axis] * shape[axis + 1],) + shape[axis + 2:])
+
+
+def _unfold(value, size: int, axis: int):
+    """Axis ``axis`` of ``value`` split into (size, rest)."""
+    shape = tuple(value.shape)
+    return ops.reshape(value, shape[:axis] + (size, shape[axis] // size) + shape[axis + 1:])
+
+
+@_rule(convolution.Pad)
+def _pad(function, args, kwargs, level):
+    arguments = _bind(function, args, kwargs)
+    x = arguments.pop("x")
+    widths = ((0, 0),) + tuple(arguments.pop("widths"))  # nothing added around the batch
+    return _wrap(function.apply(x._value, widths=widths, **arguments), level)
+
+
+# ---- linear algebra: numpy.linalg's leading batch axes take the vmap batch ----------------------
+
+@_rule(decompositions.Inv, decompositions.Det, decompositions.Cholesky, decompositions._Slogdet,
+       decompositions._Eigh, decompositions._SVD, decompositions._QR)
+def _stacked_matrices(function, args, kwargs, level):
+    """Ops on the last two axes of one matrix argument: the batch is one more leading axis."""
+    arguments = _bind(function, args, kwargs)
+    (name, a), *rest = arguments.items()
+    return _wrap(function.apply(a._value, **dict(rest)), level)
+
+
+@_rule(decompositions.Solve, decompositions.SolveTriangular)
+def _solve(function, args, kwargs, level):
+    """Both operands given the batch axis (a broadcast view for the one that lacks it). A vector
+    right-hand side (one example's b is 1-d) becomes a one-column matrix, with singleton axes
+    for a's own batch axes, so that numpy does not read the batch axis as the matrix's rows."""
+    arguments = _bind(function, args, kwargs)
+    a, b = arguments.pop("a"), arguments.pop("b")
+    size = level.size
+    a_value = a._value if _batched_at(a, level) else ops.broadcast_to(a, (size,) + a.shape)
+    b_value = b._value if _batched_at(b, level) else ops.broadcast_to(b, (size,) + b.shape)
+    if len(b.shape) == 1:
+        column = ops.reshape(b_value, (size,) + (1,) * (len(a.shape) - 2) + (b.shape[0], 1))
+        x = function.apply(a_value, column, **arguments)
+        return _wrap(ops.reshape(x, tuple(x.shape[:-1])), level)
+    rank = max(len(a.shape), len(b.shape))
+    a_value = _padded(a_value, a.shape, rank)
+    b_value = _padded(b_value, b.shape, rank)
+    return _wrap(function.apply(a_value, b_value, **arguments), level)
+
+
+@_rule(decompositions._Norm2)
+def _norm2(function, args, kwargs, level):
+    arguments = _bind(function, args, kwargs)
+    x, axis = arguments.pop("x"), arguments.pop("axis")
+    if axis is None:  # every element of an example: its elements in one row
+        rows = ops.reshape(x._value, (level.size, -1))
+        out = function.apply(rows, axis=1, keepdims=arguments["keepdims"])
+        if arguments["keepdims"]:
+            out = ops.reshape(out, (level.size,) + (1,) * x.ndim)
+        return _wrap(out, level)
+    axes = normalize_axes(axis, x.ndim, "norm", x.shape)
+    return _wrap(function.apply(x._value, axis=tuple(a + 1 for a in axes), **arguments), level)

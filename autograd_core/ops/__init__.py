@@ -10,6 +10,7 @@ from . import (  # noqa: F401
     attention,
     convolution,
     creation,
+    decompositions,
     einsum,
     elementwise,
     gather,
@@ -19,6 +20,7 @@ from . import (  # noqa: F401
     rearrange,
     reductions,
     shape,
+    special,
 )
 
 unsqueeze = shape.expand_dims  # PyTorch's name

@@ -62,6 +62,16 @@ class MatMul(Function):
                 grad_b = grad_b[..., 0]
         return grad_a, grad_b
 
+    @staticmethod
+    def jvp(ctx, tangent_a, tangent_b):
+        """Forward mode (func.jvp): the product rule, one matmul per operand with a tangent
+        (the rule derived from backward would take two)."""
+        a, b = ctx.saved_tensors
+        out = None if tangent_a is None else matmul(tangent_a, b)
+        if tangent_b is not None:
+            out = matmul(a, tangent_b) if out is None else out + matmul(a, tangent_b)
+        return out
+
 
 matmul = primitive("matmul", MatMul, numpy=np.matmul)
 
@@ -107,6 +117,17 @@ class Linear(Function):
         return (grad_x,
                 x.reshape((-1, ctx.x_shape[-1])).swapaxes(-1, -2) @ rows if need_w else None,
                 rows.sum(axis=0) if need_b else None)
+
+    @staticmethod
+    def jvp(ctx, tangent_x, tangent_w, tangent_b):
+        """Forward mode (func.jvp): the product rule, plus the bias's tangent."""
+        x, weight = ctx.saved_tensors
+        out = None if tangent_x is None else matmul(tangent_x, weight)
+        if tangent_w is not None:
+            out = matmul(x, tangent_w) if out is None else out + matmul(x, tangent_w)
+        if tangent_b is not None:
+            out = tangent_b if out is None else out + tangent_b
+        return out
 
 
 def _linear(x, weight, bias=None):

