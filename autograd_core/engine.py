@@ -510,8 +510,8 @@ class Function:
             self._own_constants(args)
 
     def _link(self, edges: tuple, raw, out, family, shapes) -> None:
-        """Make this ctx a node of the graph: the one place a node's fields are set (Scalar's
-        operators call it directly, having found their one or two edges themselves)."""
+        """Make this ctx a node of the graph: where Function.apply sets a node's fields (Scalar's
+        operators set the same ones themselves, see scalar.py)."""
         self._next = edges
         self._out_type = family
         self._shapes = shapes

@@ -33,6 +33,7 @@ from .ops.elementwise import on_floats
 
 _new = object.__new__
 _anomaly = anomaly._state
+_forward = _engine._forward  # func.jvp's levels: while any run, ops take the general path
 _PLAIN = (float, int, bool)  # Python numbers an op takes as they are
 
 
@@ -43,8 +44,9 @@ _PLAIN = (float, int, bool)  # Python numbers an op takes as they are
 # written out: its varargs and keyword dict cost a third of an op's forward). The node's fields
 # and the output's are set here as Function._link and _scalar set them, written out too: at about
 # 1.3 us per op, the two calls were a fifth of a Scalar op's forward. tests/test_one_definition.py
-# checks that these nodes are the ones Function.apply makes. Anomaly detection and keyword
-# arguments take the general path, which does its checks.
+# checks that these nodes are the ones Function.apply makes. Anomaly detection, forward mode
+# (func.jvp, which computes tangents as nodes are made) and keyword arguments take the general
+# path.
 
 def _unary(function):
     """The method ``self.op()`` recording ``function``."""
@@ -52,7 +54,7 @@ def _unary(function):
         function._saved_roles
 
     def method(self, **kwargs):
-        if kwargs or _anomaly.enabled:
+        if kwargs or _anomaly.enabled or _forward.levels:
             return function.apply(self, **kwargs)
         value = self.data
         try:
@@ -95,7 +97,7 @@ def _binary(function, reflected: bool = False):
             x, y, edge_a, edge_b = self.data, other.data, self, other
         if reflected:
             x, y, edge_a, edge_b = y, x, edge_b, edge_a
-        if _anomaly.enabled:
+        if _anomaly.enabled or _forward.levels:
             return function.apply(edge_a if edge_a is not None else x,
                                   edge_b if edge_b is not None else y)
         try:

@@ -37,7 +37,7 @@ from examples.common import (
 
 CHANNELS = (16, 32)
 HIDDEN = 128
-EPOCHS = 12
+EPOCHS = 8
 
 
 def make_model(seed: int) -> nn.Module:

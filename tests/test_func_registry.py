@@ -25,9 +25,10 @@ EPS = 1e-6
 # differentiable inputs or piecewise so (max, clip), except logsumexp, prod and
 # softmax_cross_entropy, where the derived rule costs one backward of the op and its transpose.
 DERIVED = [
-    "astype", "broadcast_to", "clip", "clone", "concatenate", "getitem", "logsumexp", "max",
-    "min", "prod", "reshape", "scatter_add", "softmax_cross_entropy", "sum", "tensordot",
-    "transpose",
+    "astype", "broadcast_to", "cholesky", "clip", "clone", "concatenate", "conv1d", "conv2d",
+    "conv_transpose1d", "conv_transpose2d", "det", "getitem", "inv", "logsumexp", "max",
+    "max_pool2d", "min", "pad", "prod", "reshape", "scatter_add", "softmax_cross_entropy",
+    "solve", "solve_triangular", "sum", "tensordot", "transpose",
 ]
 
 

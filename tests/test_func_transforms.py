@@ -273,3 +273,13 @@ def test_bad_inputs_and_tangents():
         pullback(np.ones(2))
     with pytest.raises(BackwardError):
         Tensor(X).backward()
+
+
+@pytest.mark.parametrize("call", [
+    lambda f, s: func.grad(f)(s),
+    lambda f, s: func.jvp(f, (s,), (ag.Scalar(1.0),)),
+    lambda f, s: func.jacrev(f)(s),
+])
+def test_scalars_are_refused_with_the_alternative_named(call):
+    with pytest.raises(TypeError, match="take Tensors.*ag.grad"):
+        call(lambda x: (x * x).sin(), ag.Scalar(0.5))

@@ -434,7 +434,7 @@ def test_anomaly_detection_checks_the_batched_ops():
 
 # ---- func.grad inside vmap: one gradient per example --------------------------------------------
 
-def _mlp_loss(params, x, y):
+def _tanh_mlp_loss(params, x, y):
     h = x
     for i, (w, b) in enumerate(params):
         h = ag.linear(h, w, b)
@@ -448,7 +448,7 @@ def test_func_grad_under_vmap_gives_each_examples_gradient():
     params = [(ag.Tensor(rng.normal(size=(4, 5))), ag.Tensor(rng.normal(size=5))),
               (ag.Tensor(rng.normal(size=(5, 2))), ag.Tensor(rng.normal(size=2)))]
     x, y = ag.Tensor(rng.normal(size=(6, 4))), ag.Tensor(rng.normal(size=(6, 2)))
-    got = func.vmap(func.grad(_mlp_loss), in_axes=(None, 0, 0))(params, x, y)
+    got = func.vmap(func.grad(_tanh_mlp_loss), in_axes=(None, 0, 0))(params, x, y)
     for i in range(6):  # against central differences of each example's loss
         for layer in range(2):
             for k in range(2):
@@ -457,14 +457,14 @@ def test_func_grad_under_vmap_gives_each_examples_gradient():
                 def example_loss(value, layer=layer, k=k, i=i):
                     changed = [list(pair) for pair in params]
                     changed[layer][k] = ag.Tensor(value)
-                    return _mlp_loss(changed, x[i], y[i]).item()
+                    return _tanh_mlp_loss(changed, x[i], y[i]).item()
 
-                expected = _central_differences(example_loss, p.data)
+                expected = _numeric_gradient(example_loss, p.data)
                 np.testing.assert_allclose(got[layer][k].data[i], expected, rtol=1e-6,
                                            atol=1e-8)
 
 
-def _central_differences(f, value, eps=1e-6):
+def _numeric_gradient(f, value, eps=1e-6):
     out = np.zeros_like(value)
     for index in np.ndindex(value.shape):
         up, down = value.copy(), value.copy()

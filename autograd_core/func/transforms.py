@@ -88,6 +88,9 @@ def _check_argnums(name: str, argnums, count: int) -> tuple[int, ...]:
 
 def _fresh(name: str, value, where: str) -> Tensor:
     """A new graph value standing for one differentiated input leaf."""
+    if isinstance(value, Variable) and not isinstance(value, Tensor):
+        raise TypeError(f"{name}: {where} is a {type(value).__name__}; the func transforms take "
+                        "Tensors (for Scalars use ag.grad or .backward())")
     if isinstance(value, Variable):
         if value.requires_grad:
             return clone(value)  # recorded: an outer transform still sees through it

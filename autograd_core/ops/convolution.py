@@ -466,21 +466,26 @@ class MaxPool(Function):
     @staticmethod
     def forward(ctx, x, plan=None):
         xp = _pad_spatial(x, plan.padding, _lowest(x.dtype))
-        out = index = None
-        has_nan = xp.dtype.kind == "f" and bool(np.isnan(xp).any())  # one pass, not one per offset
-        # One pass per kernel offset, keeping the running max and where it came from: strict >
-        # keeps the first of tied maxima; a NaN replaces anything and is never replaced.
-        for k, where in _offset_slices(plan):
-            values = xp[where]
-            if out is None:
-                out = values.copy()
-                index = np.zeros(out.shape, dtype=np.intp)
-                continue
-            better = values > out
-            if has_nan:
-                better |= np.isnan(values) & ~np.isnan(out)
-            np.copyto(out, values, where=better)
-            np.copyto(index, k, where=better)
+        views = [xp[where] for _, where in _offset_slices(plan)]  # one per kernel offset
+        # The smallest integer type that numbers the offsets: compared once per offset later.
+        index = np.full(views[0].shape, len(views) - 1, dtype=np.min_scalar_type(len(views)))
+        if xp.dtype.kind == "f" and np.isnan(xp).any():
+            # A NaN is the maximum (the first one), and never replaced: a running max that
+            # notes where it came from; strict > keeps the first of tied maxima.
+            out = views[0].copy()
+            index[...] = 0
+            for k, values in enumerate(views[1:], start=1):
+                better = (values > out) | (np.isnan(values) & ~np.isnan(out))
+                np.copyto(out, values, where=better)
+                np.copyto(index, k, where=better)
+        else:
+            # The max first (whole-array maximum is the fast numpy operation), then the first
+            # offset holding it: offsets from last to first, so the first one written wins.
+            out = views[0].copy()
+            for values in views[1:]:
+                np.maximum(out, values, out=out)
+            for k in range(len(views) - 2, -1, -1):
+                np.copyto(index, k, where=views[k] == out)
         ctx.plan, ctx.index = plan, index
         return out
 
@@ -498,10 +503,14 @@ class _MaxPoolScatter(Function):
         ctx.plan, ctx.index = plan, index
         xp = np.zeros(grad.shape[:2] + plan.padded_size, dtype=grad.dtype)
         overlapping = any(s < k for s, k in zip(plan.stride, plan.kernel))
+        finite = np.isfinite(grad).all()
         for k, where in _offset_slices(plan):
             if overlapping:  # windows that share an element add up there
                 xp[where] += np.where(index == k, grad, 0)
-            else:  # each element is in one window at most: written, not added
+            elif finite:  # each element is in one window at most: written (a multiply by the
+                # mask into the strided view is several times faster than a masked copy)
+                np.multiply(index == k, grad, out=xp[where])
+            else:  # inf * 0 would be nan where the element was not chosen
                 np.copyto(xp[where], grad, where=index == k)
         return _crop(xp, plan)
 
