@@ -152,6 +152,20 @@ class Einsum(Function):
             grads.append(g)
         return tuple(grads)
 
+    @staticmethod
+    def jvp(ctx, *tangents):
+        """Forward mode (func.jvp): einsum is linear in each operand, so the product rule is
+        one einsum per operand with a tangent, that operand replaced by its tangent."""
+        operands = ctx.saved_tensors
+        subscripts = ",".join(ctx.letters) + "->" + ctx.out
+        out = None
+        for i, tangent in enumerate(tangents):
+            if tangent is None:
+                continue
+            term = einsum(subscripts, *operands[:i], tangent, *operands[i + 1:])
+            out = term if out is None else out + term
+        return out
+
 
 def _onto_diagonals(g, target: str, full: str, sizes: dict, used: set):
     """``g`` (axes ``target``, each letter once) spread onto the axes ``full``, where a letter

@@ -221,6 +221,14 @@ class Softmax(Function):
         weighted = grad * out
         return weighted - out * weighted.sum(axis=ctx.axis, keepdims=True)
 
+    @staticmethod
+    def jvp(ctx, tangent):
+        """Forward mode (func.jvp): the same expression as backward (the Jacobian is
+        symmetric), without the transpose the derived rule would take."""
+        (out,) = ctx.saved_tensors
+        weighted = tangent * out
+        return weighted - out * weighted.sum(axis=ctx.axis, keepdims=True)
+
 
 class Cumsum(Function):
     """Running sums along ``axis`` (numpy's ``cumsum``: ``axis=None`` runs over the flattened
@@ -243,6 +251,11 @@ class Cumsum(Function):
         reverse = (slice(None),) * axis + (slice(None, None, -1),)
         result = cumsum(grad[reverse], axis=axis)[reverse]
         return result.reshape(ctx.in_shape) if ctx.axis is None else result
+
+    @staticmethod
+    def jvp(ctx, tangent):
+        """Forward mode (func.jvp): cumsum is linear, so the tangent's running sums."""
+        return cumsum(tangent, axis=ctx.axis)
 
 
 # ---- public functions ---------------------------------------------------------------------------
