@@ -205,6 +205,9 @@ def _plan(func, ours):
     star = next((i for i, p in enumerate(params) if p.kind is p.VAR_POSITIONAL), None)
     routes, order, by_position = {}, [], True
     for index, param in enumerate(theirs.parameters.values()):
+        if param.kind is param.VAR_POSITIONAL and index == 0:  # np.einsum(*operands, ...)
+            _PLANS[key] = None  # all positional: passed on as it is, as ours takes it
+            return None
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             break  # numpy's *args or **kwargs: left to the general path (bind)
         target = param.name if param.name in named else _RENAMED.get(param.name)

@@ -14,7 +14,7 @@ import numpy as np
 import autograd_core as ag
 import nn
 
-from . import convolution
+from . import convolution, transformer
 from .checkpoint import checkpoint
 from .cnn import cnn_step
 from .distributed import distributed
@@ -337,6 +337,7 @@ WORKLOADS = {
     "scalar": scalar,
     "memory": memory,
     "fashion_mnist_epoch": fashion_mnist_epoch,
+    "transformer_step": transformer.transformer_step,
     "conv2d": convolution.conv2d,
     "cnn_step": cnn_step,
     "per_example_grads": per_example_grads,

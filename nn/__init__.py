@@ -7,13 +7,30 @@ has a gradient (and a second one) without hand-written backward code.
 # ---- optimizers and schedules (nn/optim.py, nn/schedules.py) ------------------------------------
 # ---- data, training, saving (nn/data.py, nn/training.py, nn/serialization.py) -------------------
 from . import data, functional, init, optim, schedules, serialization, training
+from .attention import MultiHeadAttention, TransformerLM, transformer_block
 
 # ---- convolution, pooling, normalisation (nn/convolution.py, nn/normalization.py) ---------------
 from .convolution import AvgPool2d, Conv1d, Conv2d, MaxPool2d
 from .data import DataLoader, batches, train_val_split
+from .embedding import Embedding
+from .layer_norm import LayerNorm
 
 # ---- layers, losses (nn/layers.py, nn/losses.py) ------------------------------------------------
-from .layers import Dense, Dropout, Flatten, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .layers import (  # noqa: I001 - sequence models (issue 12)
+    GELU,
+    Dense,
+    Dropout,
+    Flatten,
+    Identity,
+    LeakyReLU,
+    ReLU,
+    Residual,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+)
 from .losses import (
     binary_cross_entropy_with_logits,
     categorical_cross_entropy,
@@ -54,5 +71,8 @@ __all__ = [
     "Optimizer", "Parameter", "predict", "record_modules", "ReLU", "RMSProp", "save",
     "save_checkpoint", "Schedule", "schedules", "Sequential", "serialization", "SGD", "Sigmoid",
     "Softmax", "StepDecay", "Tanh", "train_val_split", "training",
+    # sequence models (issue 12)
+    "Embedding", "GELU", "LayerNorm", "MultiHeadAttention", "Residual", "SiLU", "Softplus",
+    "TransformerLM", "transformer_block",
     "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "MaxPool2d",
 ]

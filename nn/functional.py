@@ -20,6 +20,11 @@ relu = ag.relu
 leaky_relu = ag.leaky_relu
 tanh = ag.tanh
 sigmoid = ag.sigmoid
+gelu = ag.gelu
+silu = ag.silu
+softplus = ag.softplus
+softmax = ag.softmax  # one node, numerically stable (autograd_core.ops.reductions.Softmax)
+scaled_dot_product_attention = ag.scaled_dot_product_attention
 
 
 def log_softmax(x, axis: int = -1):
@@ -30,11 +35,6 @@ def log_softmax(x, axis: int = -1):
     normalize_axes(axis, np.ndim(x), "log_softmax", np.shape(x))  # a clear error for a bad axis
     shifted = x - np.max(np.asarray(x), axis=axis, keepdims=True)
     return shifted - ag.log(ag.exp(shifted).sum(axis=axis, keepdims=True))
-
-
-def softmax(x, axis: int = -1):
-    """exp(x) / sum(exp(x)) along ``axis``; rows sum to 1."""
-    return ag.exp(log_softmax(x, axis=axis))
 
 
 def dropout(x, p: float = 0.5, training: bool = True, rng=None):

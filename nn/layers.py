@@ -1,4 +1,4 @@
-"""Layers: Dense, activation modules, Dropout, Flatten, Identity."""
+"""Layers: Dense, activation modules, Dropout, Flatten, Identity, and the Residual wrapper."""
 
 from __future__ import annotations
 
@@ -85,6 +85,62 @@ class Sigmoid(_Activation):
     function = staticmethod(F.sigmoid)
 
 
+class SiLU(_Activation):
+    """x * sigmoid(x), elementwise (PyTorch's ``nn.SiLU``)."""
+
+    function = staticmethod(F.silu)
+
+
+class Softplus(_Activation):
+    """log(1 + exp(x)), elementwise: a smooth relu (PyTorch's ``nn.Softplus()`` with beta=1)."""
+
+    function = staticmethod(F.softplus)
+
+
+class GELU(Module):
+    """x * Phi(x), elementwise (``approximate="none"``, the default, as PyTorch's ``nn.GELU``)
+    or its tanh approximation (``approximate="tanh"``)."""
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x):
+        return F.gelu(x, approximate=self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class Residual(Module):
+    """A skip connection: ``x + module(x)``, the pattern of residual networks and transformer
+    blocks. It is a Module, so it goes inside Sequential like any layer::
+
+        block = Sequential(Residual(Sequential(LayerNorm(64), MultiHeadAttention(64, 4))),
+                           Residual(Sequential(LayerNorm(64), Dense(64, 256), GELU(),
+                                               Dense(256, 64))))
+
+    ``module`` must give an output of its input's shape (a ShapeError says so otherwise). The
+    wrapped module is registered as ``module``, so its parameters are ``module.<name>``.
+    """
+
+    def __init__(self, module: Module):
+        super().__init__()
+        if not isinstance(module, Module):
+            raise TypeError(f"Residual: expected a Module, got {type(module).__name__}")
+        self.module = module
+
+    def forward(self, x):
+        out = self.module(x)
+        if np.shape(out) != np.shape(x):
+            raise ShapeError(f"Residual: {type(self.module).__name__} turned an input of shape "
+                             f"{np.shape(x)} into {np.shape(out)}; x + module(x) needs the same "
+                             "shape")
+        return x + out
+
+
 class Identity(Module):
     """Returns its input: a placeholder, e.g. the output activation of a regression model."""
 
@@ -147,5 +203,5 @@ class Flatten(Module):
         return F.flatten(x, 1)
 
 
-__all__ = ["Dense", "Dropout", "Flatten", "Identity", "LeakyReLU", "ReLU", "Sigmoid", "Softmax",
-           "Tanh"]
+__all__ = ["Dense", "Dropout", "Flatten", "GELU", "Identity", "LeakyReLU", "ReLU", "Residual",
+           "SiLU", "Sigmoid", "Softmax", "Softplus", "Tanh"]

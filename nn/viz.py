@@ -24,11 +24,25 @@ import numpy as np
 from autograd_core import Tensor
 from autograd_core.viz import RANKDIRS, tag_nodes
 
-from .layers import Dense, Dropout, Flatten, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .layers import (
+    GELU,
+    Dense,
+    Dropout,
+    Flatten,
+    Identity,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+)
 from .module import Module, Sequential
 
 _ACTIVATIONS = {ReLU: "relu", Tanh: "tanh", Sigmoid: "sigmoid", LeakyReLU: "leaky_relu",
-                Softmax: "softmax", Identity: "identity"}
+                Softmax: "softmax", Identity: "identity", GELU: "gelu", SiLU: "silu",
+                Softplus: "softplus"}
 _BY_NAME = {name: cls for cls, name in _ACTIVATIONS.items()}
 # Modules whose place in a chain is all there is to them: a Sequential of these (and of Dense
 # layers and activations) computes exactly the chain that draw_network draws.
@@ -201,9 +215,11 @@ def draw_network(model, detail: str = "auto", max_neurons: int = 10, show_values
     Dense layers are taken in the order they are registered and must chain (each one's
     out_features is the next one's in_features); an activation module (ReLU, Tanh, ...)
     registered after a Dense layer is its activation. That is exactly what a Sequential of
-    Dense layers, activations, Dropout and Flatten computes; for any other module (one with its
-    own forward, which may add skip connections) or parameters outside Dense layers, a
-    UserWarning names what the picture cannot show. Returns a ``graphviz.Digraph``.
+    Dense layers, activations, Dropout and Flatten computes. A layer of this library that the
+    picture cannot show (Embedding, LayerNorm, MultiHeadAttention, Residual, convolutions, ...)
+    raises a ValueError naming it; for a module of your own (its forward may add skip
+    connections) or parameters outside Dense layers, a UserWarning names what the picture
+    cannot show. Returns a ``graphviz.Digraph``.
 
     >>> draw_network(Sequential(Dense(2, 3), Tanh(), Dense(3, 1)))
     <graphviz.graphs.Digraph object at 0x...>
@@ -213,6 +229,8 @@ def draw_network(model, detail: str = "auto", max_neurons: int = 10, show_values
                          f"got {detail!r}")
     if rankdir not in RANKDIRS:
         raise ValueError(f"draw_network: rankdir must be one of {RANKDIRS}, got {rankdir!r}")
+    if isinstance(model, Module):
+        _refuse_undrawable(model)
     layers = dense_layers(model)
     other = 0
     if isinstance(model, Module):
@@ -248,6 +266,26 @@ def draw_network(model, detail: str = "auto", max_neurons: int = 10, show_values
     else:
         _draw_layers(graph, layers)
     return graph
+
+
+def _refuse_undrawable(model: Module) -> None:
+    """Raise for layers of this library that the picture has no way to show (embeddings,
+    normalisation, attention, skip connections, convolutions, ...): a chain of Dense layers
+    without them would be a picture of another model. (A user's own module is drawn with a
+    warning instead: its forward may well be the chain.)"""
+    undrawable = [f"{type(module).__name__} ({path or '(model)'})"
+                  for path, module in model.named_modules()
+                  if type(module).__module__.split(".")[0] == "nn"
+                  and not isinstance(module, (Dense, *_CHAIN_PARTS))
+                  and type(module) not in _ACTIVATIONS]
+    if undrawable:
+        raise ValueError("draw_network: draws chains of Dense layers and activations only, and "
+                         f"{type(model).__name__} holds layers it cannot draw: "
+                         + ", ".join(undrawable[:8])
+                         + (f" and {len(undrawable) - 8} more" if len(undrawable) > 8 else "")
+                         + ". Draw a forward pass instead: with nn.record_modules(model): "
+                         "out = model(x); then autograd_core.draw_graph(out, "
+                         "params=model.named_parameters(), cluster_by='module')")
 
 
 def _layer_title(number: int, layer: DenseLayer) -> str:

@@ -883,6 +883,171 @@ ARRAY_COMPOSITE_SPECS: list[OpSpec] = [
 ]
 
 
+# ---- sequence-model ops: einsum, gather, cumsum, softmax, erf/gelu/silu, attention -------------
+# (ops/einsum.py, gather.py, reductions.py, numeric.py, attention.py)
+
+def _np_erf(x):
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
+def _np_gelu(x, approximate="none"):
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + _np_erf(x / math.sqrt(2)))
+
+
+def _np_silu(x):
+    return x / (1 + np.exp(-x))
+
+
+def _np_softmax(x, axis=-1):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+@st.composite
+def one_axis(draw, elements=(-5.0, 5.0), none=False) -> Case:
+    """A tensor with at least one axis and one axis of it (negative too; or None)."""
+    x = _small_tensor(draw, min_dims=1, elements=elements)
+    axis = st.integers(-x.ndim, x.ndim - 1)
+    return Case((x,), {"axis": draw(st.none() | axis if none else axis)})
+
+
+# subscripts, and which letters may be drawn with size 1 only (none: any of 1..SIDE)
+EINSUM_FORMS = {
+    "matmul": "ij,jk->ik",
+    "batched": "bij,bjk->bik",
+    "implicit": "ij,jk",
+    "implicit order": "kB,ka",      # upper case before lower case in the implicit output
+    "outer": "i,j->ij",
+    "sum": "ij->",
+    "transpose": "ij->ji",
+    "diagonal": "ii->i",
+    "trace": "ii",
+    "repeated letter": "iij,j->ij",
+    "three operands": "ij,jk,k->i",
+    "ellipsis": "...ij,...j->...i",
+    "ellipsis dot": "...i,...i->...",
+}
+
+
+@st.composite
+def einsum_cases(draw, form: str, constant: bool = False) -> Case:
+    """``einsum(subscripts, *operands)`` for one of EINSUM_FORMS, each letter a side of 1 to
+    SIDE; '...' axes are drawn to broadcast against each other's (size-1 stretching included).
+    ``constant``: one operand is a numpy array."""
+    subscripts = EINSUM_FORMS[form]
+    inputs = subscripts.split("->")[0].split(",")
+    sides = {c: draw(st.integers(1, SIDE)) for c in set("".join(inputs)) if c.isalpha()}
+    lead = draw(mutually_broadcastable_shapes(len(inputs), max_dims=2, max_side=2)) \
+        if "..." in subscripts else [()] * len(inputs)
+    args = [draw(tensors(tuple(lead[i]) + tuple(sides[c] for c in part.replace("...", ""))))
+            for i, part in enumerate(inputs)]
+    if constant:
+        side = draw(st.integers(0, len(args) - 1))
+        args[side] = args[side].data
+    return Case((subscripts, *args))
+
+
+@st.composite
+def take_along_cases(draw) -> Case:
+    """x, indices with x's dims (sides equal to x's or 1, to broadcast; any length on the axis;
+    negative indices too, and repeats), and an axis; or axis None with 1-d indices."""
+    x = _small_tensor(draw, min_dims=1)
+    if draw(st.booleans()):
+        n = x.size
+        index = draw(hnp.arrays(np.int64, (draw(st.integers(1, 4)),),
+                                elements=st.integers(-n, n - 1)))
+        return Case((x, index), {"axis": None})
+    axis = draw(st.integers(-x.ndim, x.ndim - 1))
+    n = x.shape[axis]
+    shape = tuple(draw(st.integers(1, 3)) if d == axis % x.ndim
+                  else draw(st.sampled_from([1, side])) for d, side in enumerate(x.shape))
+    index = draw(hnp.arrays(np.int64, shape, elements=st.integers(-n, n - 1)))
+    return Case((x, index), {"axis": axis})
+
+
+@st.composite
+def gather_cases(draw) -> Case:
+    """PyTorch's gather(x, dim, index): index no longer than x except on dim, values in
+    [0, x.shape[dim]) (repeats likely)."""
+    x = _small_tensor(draw, min_dims=1)
+    dim = draw(st.integers(-x.ndim, x.ndim - 1))
+    shape = tuple(draw(st.integers(1, 3)) if d == dim % x.ndim else draw(st.integers(1, side))
+                  for d, side in enumerate(x.shape))
+    index = draw(hnp.arrays(np.int64, shape, elements=st.integers(0, x.shape[dim] - 1)))
+    return Case((x, dim, index))
+
+
+def _np_gather(x, dim, index):
+    """PyTorch's gather by its definition, element by element."""
+    out = np.empty(index.shape, dtype=x.dtype)
+    for position in np.ndindex(*index.shape):
+        source = list(position)
+        source[dim] = index[position]
+        out[position] = x[tuple(source)]
+    return out
+
+
+@st.composite
+def attention_cases(draw) -> Case:
+    """q (B?, L, E), k (B?, S, E), v (B?, S, Ev) with a shared optional batch axis; a boolean
+    mask (L, S) or (B, L, S) sometimes (rows without any key included), causal sometimes."""
+    batch = draw(st.sampled_from([(), (1,), (2,)]))
+    length, source = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    e, ev = draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    q = draw(tensors(batch + (length, e), elements=(-2.0, 2.0)))
+    k = draw(tensors(batch + (source, e), elements=(-2.0, 2.0)))
+    v = draw(tensors(batch + (source, ev), elements=(-2.0, 2.0)))
+    kwargs = {}
+    if draw(st.booleans()):
+        mask_shape = draw(st.sampled_from([(length, source), batch + (length, source)]))
+        kwargs["mask"] = draw(hnp.arrays(np.bool_, mask_shape))
+    if draw(st.booleans()):
+        kwargs["causal"] = True
+    return Case((q, k, v), kwargs)
+
+
+def _np_attention(q, k, v, mask=None, causal=False):
+    """softmax(q k^T / sqrt(E)) v, row by row: a row whose keys are all masked gives zeros."""
+    scores = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
+    keep = np.ones(scores.shape, dtype=bool)
+    if mask is not None:
+        keep &= mask
+    if causal:
+        keep &= np.tril(np.ones(scores.shape[-2:], dtype=bool))
+    out = np.zeros(scores.shape[:-1] + (v.shape[-1],))
+    values = np.broadcast_to(v, scores.shape[:-2] + v.shape[-2:])
+    for row in np.ndindex(*scores.shape[:-1]):
+        kept = keep[row]
+        if kept.any():
+            weights = _np_softmax(scores[row][kept])
+            out[row] = weights @ values[row[:-1]][kept]
+    return out
+
+
+_APPROXIMATE = st.fixed_dictionaries({}, optional={"approximate": st.sampled_from(["none",
+                                                                                    "tanh"])})
+
+SEQ_SPECS: list[OpSpec] = [
+    OpSpec("gelu", ag.gelu, _np_gelu, unary(kwargs=_APPROXIMATE)),
+    OpSpec("silu", ag.silu, _np_silu, unary(elements=(-10.0, 10.0))),
+    OpSpec("softmax", ag.softmax, _np_softmax, one_axis()),
+    OpSpec("cumsum", ag.cumsum, np.cumsum, one_axis(none=True)),
+    *[OpSpec("einsum", ag.einsum, np.einsum, einsum_cases(form), variant=form)
+      for form in EINSUM_FORMS],
+    OpSpec("einsum", ag.einsum, np.einsum, einsum_cases("three operands", constant=True),
+           variant="constant"),
+]
+
+SEQ_COMPOSITE_SPECS: list[OpSpec] = [
+    OpSpec("take_along_axis", ag.take_along_axis, np.take_along_axis, take_along_cases()),
+    OpSpec("gather", ag.gather, _np_gather, gather_cases()),
+    OpSpec("scaled_dot_product_attention", ag.scaled_dot_product_attention, _np_attention,
+           attention_cases()),
+]
+
+
 # ---- convolution, pooling, padding (autograd_core/ops/convolution.py) ---------------------------
 # References are plain loops over every output position (and kernel offset), nothing shared with
 # the library's strided-view implementation.
@@ -1357,6 +1522,7 @@ TENSOR_SPECS: list[OpSpec] = [
     # numeric: trigonometry, exp/log, rounding, float tests (NUMERIC_SPECS above)
     *NUMERIC_SPECS,
     *ARRAY_SPECS,
+    *SEQ_SPECS,
     *CONV_SPECS,
     *LINALG_SPECS,
 ]
@@ -1369,6 +1535,7 @@ COMPOSITE_SPECS: list[OpSpec] = [
     OpSpec("stack", _stack, _np_stack, joined(same_shape=True)),
     OpSpec("swapaxes", ag.swapaxes, np.swapaxes, swapaxes()),
     *ARRAY_COMPOSITE_SPECS,
+    *SEQ_COMPOSITE_SPECS,
     *CONV_COMPOSITE_SPECS,
     *LINALG_COMPOSITE_SPECS,
 ]

@@ -25,6 +25,7 @@ from ..errors import ShapeError
 from ..ops import convolution, decompositions, linalg, reductions, shape
 from ..ops import elementwise as elementwise_ops
 from ..ops.broadcasting import normalize_axes
+from ..ops.einsum import Einsum
 from ..ops.elementwise import Elementwise
 from ..tensor import Tensor
 from .vmap import BatchedTensor, _batched_at, _BatchedData
@@ -391,6 +392,47 @@ def _softmax_cross_entropy(function, args, kwargs, level):
         axes = tuple(range(1, losses.ndim))
         losses = losses.sum(axis=axes) if reduction == "sum" else ops.mean(losses, axis=axes)
     return _wrap(losses, level)
+
+
+# ---- sequence ops: softmax, cumsum, einsum ------------------------------------------------------
+
+@_rule(reductions.Softmax)
+def _softmax(function, args, kwargs, level):
+    arguments = _bind(function, args, kwargs)
+    x = arguments["x"]
+    if not x.shape:
+        return run_in_loop(function, args, kwargs, level)  # softmax's own error, per example
+    (axis,) = normalize_axes(arguments["axis"], x.ndim, "softmax", x.shape)
+    return _wrap(function.apply(x._value, axis=axis + 1), level)
+
+
+@_rule(reductions.Cumsum)
+def _cumsum(function, args, kwargs, level):
+    arguments = _bind(function, args, kwargs)
+    x, axis = arguments["x"], arguments["axis"]
+    if axis is None:  # over each example flattened
+        return _wrap(function.apply(ops.reshape(x._value, (level.size, -1)), axis=1), level)
+    (axis,) = normalize_axes(axis, x.ndim, "cumsum", x.shape)
+    return _wrap(function.apply(x._value, axis=axis + 1), level)
+
+
+@_rule(Einsum)
+def _einsum(function, args, kwargs, level):
+    """A letter of its own for the batch axis, on the batched operands and the output."""
+    letters, out, sizes = kwargs["letters"], kwargs["out"], kwargs["sizes"]
+    used = set("".join(letters)) | set(out)
+    batch = next(c for c in "ZYXWVUTSRQPONMLKJIHGFEDCBAzyxwvutsrqponmlkjihgfedcba"
+                 if c not in used)
+    values, new_letters = [], []
+    for a, part in zip(args, letters):
+        if _batched_at(a, level):
+            values.append(a._value)
+            new_letters.append(batch + part)
+        else:
+            values.append(a)
+            new_letters.append(part)
+    return _wrap(function.apply(*values, letters=new_letters, out=batch + out,
+                                sizes={**sizes, batch: level.size}), level)
 
 
 # ---- convolution and pooling: the batch folded into the images' batch axis ----------------------

@@ -7,10 +7,13 @@ from .. import registry
 
 # each module declares its ops
 from . import (  # noqa: F401
+    attention,
     convolution,
     creation,
     decompositions,
+    einsum,
     elementwise,
+    gather,
     linalg,
     numeric,
     ordering,

@@ -89,7 +89,11 @@ class Linear(Function):
         _check_matmul_shapes(x_shape, w_shape, "linear")
         ctx.x_shape = x_shape
         ctx.save_for_backward(x, weight)
-        out = np.matmul(x, weight)
+        if len(x_shape) > 2:  # one (N*L, in) @ (in, out) product: numpy would loop over N
+            out = np.matmul(x.reshape(-1, x_shape[-1]), weight).reshape(
+                x_shape[:-1] + w_shape[1:])
+        else:
+            out = np.matmul(x, weight)
         if out.dtype == np.result_type(bias):
             out += bias
         else:  # a bias of a wider dtype widens the result, as x @ w + b would
@@ -102,8 +106,15 @@ class Linear(Function):
         need_x, need_w, need_b = ctx.needs_input_grad
         # Leading axes of x (none, one or more) are examples: flattened to one for the weight's
         # gradient, and summed over for the bias's.
-        rows = grad.reshape((-1, grad.shape[-1])) if need_w or need_b else None
-        return (grad @ weight.swapaxes(-1, -2) if need_x else None,
+        rows = grad.reshape((-1, grad.shape[-1])) if need_w or need_b or len(ctx.x_shape) > 2 \
+            else None
+        if not need_x:
+            grad_x = None
+        elif len(ctx.x_shape) > 2:  # as in forward: one product, not one per leading index
+            grad_x = (rows @ weight.swapaxes(-1, -2)).reshape(ctx.x_shape)
+        else:
+            grad_x = grad @ weight.swapaxes(-1, -2)
+        return (grad_x,
                 x.reshape((-1, ctx.x_shape[-1])).swapaxes(-1, -2) @ rows if need_w else None,
                 rows.sum(axis=0) if need_b else None)
 

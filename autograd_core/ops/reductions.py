@@ -194,6 +194,70 @@ class SoftmaxCrossEntropy(Function):
         return grad * (softmax - one_hot)
 
 
+class Softmax(Function):
+    """exp(x) / sum(exp(x)) along one axis, shifted by the maximum so that no exp overflows.
+
+    The gradient is ``out * (grad - sum(grad * out))`` along the axis, written in ops so that
+    it can be differentiated again. A slice that is all -inf has no distribution: it gives nan,
+    as numpy's exp(x - max) and PyTorch's softmax do (attention avoids it; see
+    ``scaled_dot_product_attention``); -inf elements next to finite ones get probability 0.
+    """
+
+    @staticmethod
+    def forward(ctx, x, axis=-1):
+        shape = np.shape(x)
+        if len(shape) == 0:
+            raise ShapeError("softmax: expected a tensor with at least one axis, got a 0-d one")
+        (ctx.axis,) = normalize_axes(axis, len(shape), "softmax", shape)
+        with np.errstate(invalid="ignore"):  # -inf - -inf for an all -inf slice: nan, as said
+            e = np.exp(x - np.max(x, axis=ctx.axis, keepdims=True))
+        e /= np.sum(e, axis=ctx.axis, keepdims=True)
+        ctx.save_for_backward(e)
+        return e
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        weighted = grad * out
+        return weighted - out * weighted.sum(axis=ctx.axis, keepdims=True)
+
+    @staticmethod
+    def jvp(ctx, tangent):
+        """Forward mode (func.jvp): the same expression as backward (the Jacobian is
+        symmetric), without the transpose the derived rule would take."""
+        (out,) = ctx.saved_tensors
+        weighted = tangent * out
+        return weighted - out * weighted.sum(axis=ctx.axis, keepdims=True)
+
+
+class Cumsum(Function):
+    """Running sums along ``axis`` (numpy's ``cumsum``: ``axis=None`` runs over the flattened
+    tensor and gives a 1-d result). The gradient of each input element is the sum of the
+    output's gradient from its position on: a cumulative sum run backwards."""
+
+    @staticmethod
+    def forward(ctx, x, axis=None):
+        shape = np.shape(x)
+        ctx.in_shape = shape
+        if axis is None:
+            ctx.axis = None
+            return np.cumsum(x)
+        (ctx.axis,) = normalize_axes(axis, len(shape), "cumsum", shape)
+        return np.cumsum(x, axis=ctx.axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        axis = 0 if ctx.axis is None else ctx.axis
+        reverse = (slice(None),) * axis + (slice(None, None, -1),)
+        result = cumsum(grad[reverse], axis=axis)[reverse]
+        return result.reshape(ctx.in_shape) if ctx.axis is None else result
+
+    @staticmethod
+    def jvp(ctx, tangent):
+        """Forward mode (func.jvp): cumsum is linear, so the tangent's running sums."""
+        return cumsum(tangent, axis=ctx.axis)
+
+
 # ---- public functions ---------------------------------------------------------------------------
 
 def _reduction(function_class, name: str, doc: str):
@@ -277,6 +341,29 @@ def _softmax_cross_entropy_public(logits, labels, reduction: str = "mean"):
 
 softmax_cross_entropy = primitive("softmax_cross_entropy", SoftmaxCrossEntropy,
                                   public=_softmax_cross_entropy_public)
+
+
+def _softmax_public(x, axis: int = -1):
+    """Probabilities along ``axis`` (one int, the last by default): exp(x) / sum(exp(x)),
+    computed without overflow; see :class:`Softmax`."""
+    if isinstance(axis, (tuple, list)):
+        raise TypeError(f"softmax: axis must be one int, got {axis!r}")
+    if isinstance(x, Variable):
+        return Softmax.apply(x, axis=axis)
+    return Softmax.compute(np.asarray(x), axis=axis)
+
+
+def _cumsum_public(x, axis=None):
+    """Cumulative sum along ``axis`` (None: over the flattened tensor), as ``np.cumsum``."""
+    if isinstance(axis, (tuple, list)):
+        raise TypeError(f"cumsum: axis must be an int or None, got {axis!r}")
+    if isinstance(x, Variable):
+        return Cumsum.apply(x, axis=axis)
+    return Cumsum.compute(np.asarray(x), axis=axis)
+
+
+softmax = primitive("softmax", Softmax, method=True, public=_softmax_public)
+cumsum = primitive("cumsum", Cumsum, numpy=np.cumsum, method=True, public=_cumsum_public)
 
 
 def _count(x, axis) -> int:
