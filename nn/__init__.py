@@ -4,19 +4,16 @@ Every layer, loss and optimizer here is an ordinary composition of Tensor ops, s
 has a gradient (and a second one) without hand-written backward code.
 """
 
-# ---- optimizers and schedules (nn/optim.py, nn/schedules.py) ------------------------------------
-# ---- data, training, saving (nn/data.py, nn/training.py, nn/serialization.py) -------------------
+# Where things are: module.py (Module, Parameter, containers), layers.py (dense layers and
+# activations), convolution.py, normalization.py, embedding.py, attention.py (the layers of CNNs
+# and transformers), losses.py, optim.py, schedules.py, data.py, training.py (fit), serialization.py
+# (save/load), viz.py (pictures); distributed.py (MPI) is imported on its own: nn.distributed.
 from . import data, functional, init, optim, schedules, serialization, training
 from .attention import MultiHeadAttention, TransformerLM, transformer_block
-
-# ---- convolution, pooling, normalisation (nn/convolution.py, nn/normalization.py) ---------------
 from .convolution import AvgPool2d, Conv1d, Conv2d, MaxPool2d
 from .data import DataLoader, batches, train_val_split
 from .embedding import Embedding
-from .layer_norm import LayerNorm
-
-# ---- layers, losses (nn/layers.py, nn/losses.py) ------------------------------------------------
-from .layers import (  # noqa: I001 - sequence models (issue 12)
+from .layers import (
     GELU,
     Dense,
     Dropout,
@@ -43,7 +40,7 @@ from .losses import (
     nll_loss,
 )
 from .module import HookHandle, Module, ModuleList, Parameter, Sequential
-from .normalization import BatchNorm1d, BatchNorm2d
+from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .optim import (
     SGD,
     Adagrad,
@@ -57,8 +54,6 @@ from .optim import (
 from .schedules import CosineDecay, ExponentialDecay, InverseTimeDecay, Schedule, StepDecay
 from .serialization import load, load_checkpoint, save, save_checkpoint
 from .training import History, accuracy, evaluate, fit, predict
-
-# ---- pictures (nn/viz.py) -----------------------------------------------------------------------
 from .viz import draw_network, record_modules
 
 __all__ = [
@@ -71,7 +66,6 @@ __all__ = [
     "Optimizer", "Parameter", "predict", "record_modules", "ReLU", "RMSProp", "save",
     "save_checkpoint", "Schedule", "schedules", "Sequential", "serialization", "SGD", "Sigmoid",
     "Softmax", "StepDecay", "Tanh", "train_val_split", "training",
-    # sequence models (issue 12)
     "Embedding", "GELU", "LayerNorm", "MultiHeadAttention", "Residual", "SiLU", "Softplus",
     "TransformerLM", "transformer_block",
     "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "MaxPool2d",

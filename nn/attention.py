@@ -9,9 +9,9 @@ from autograd_core.errors import ShapeError
 
 from . import init as initialisers
 from .embedding import Embedding
-from .layer_norm import LayerNorm
 from .layers import GELU, Dense, Residual
 from .module import Module, Parameter, Sequential, check_floating
+from .normalization import LayerNorm
 
 
 class MultiHeadAttention(Module):
