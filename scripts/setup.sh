@@ -29,5 +29,6 @@ dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || apt_install dataset-fashion-mni
 [ -e /usr/share/dict/words ] || apt_install wamerican
 # The examples extra (matplotlib, tqdm, scikit-learn's bundled datasets) serves the examples and
 # their end-to-end tests; dev brings pytest and hypothesis; distributed brings mpi4py and Open
-# MPI's mpiexec (.venv/bin/mpiexec), which tests/test_distributed.py launches.
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev,examples,distributed]"
+# MPI's mpiexec (.venv/bin/mpiexec), which tests/test_distributed.py launches; special brings
+# scipy for digamma/polygamma.
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev,examples,distributed,special]"
