@@ -107,6 +107,9 @@ def test_jacfwd_and_jacrev_match_central_differences(spec, data):
         _close(reverse[k], expected)
 
 
+FORWARD_OVER_FORWARD_LIMIT = 24
+
+
 @parametrize
 @settings(max_examples=5)
 @given(data=st.data())
@@ -126,8 +129,13 @@ def test_hessian_matches_central_differences_of_the_gradient(spec, data):
     hessian = func.hessian(scalar, argnums=argnums)(*primals)
     forward_over_reverse = func.jacfwd(func.jacrev(scalar, argnums=argnums),
                                        argnums=argnums)(*primals)
+    # Forward over forward runs one nested forward pass per pair of input elements (and the
+    # ops on the derived rule replay their graph in each): for inputs of more than
+    # FORWARD_OVER_FORWARD_LIMIT elements (convolutions' windows and kernels) that is minutes
+    # per example, so there the two reverse-mode Hessians are the ones checked.
+    small = sum(p.size for p in primals) <= FORWARD_OVER_FORWARD_LIMIT
     forward_over_forward = func.jacfwd(func.jacfwd(scalar, argnums=argnums),
-                                       argnums=argnums)(*primals)
+                                       argnums=argnums)(*primals) if small else None
     gradient = func.grad(scalar, argnums=argnums)
     for k in argnums:
         for j in argnums:
@@ -141,4 +149,5 @@ def test_hessian_matches_central_differences_of_the_gradient(spec, data):
                                           - gradient(*minus)[k].data) / (2 * EPS)
             _close(hessian[k][j], column)
             _close(forward_over_reverse[k][j], column)
-            _close(forward_over_forward[k][j], column)
+            if forward_over_forward is not None:
+                _close(forward_over_forward[k][j], column)
