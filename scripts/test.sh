@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m pytest "$@"
+# One worker per core (pytest-xdist, in the dev extra): the suite is CPU-bound; `-n 0` after the
+# command runs it in one process.
+exec .venv/bin/python -m pytest -n auto "$@"
