@@ -16,6 +16,7 @@ is -inf and ``Scalar(nan).relu()`` is nan, as for a Tensor.
 
 from __future__ import annotations
 
+import inspect
 import numbers
 
 import numpy as np
@@ -29,7 +30,7 @@ from . import engine as _engine  # its clock, read by every recorded op
 from .engine import Variable
 from .errors import DTypeError
 from .grad_mode import _state as _grad_state
-from .ops.elementwise import on_floats
+from .ops.elementwise import _OUT, on_floats
 
 _new = object.__new__
 _anomaly = anomaly._state
@@ -45,41 +46,66 @@ _PLAIN = (float, int, bool)  # Python numbers an op takes as they are
 # and the output's are set here as Function._link and _scalar set them, written out too: at about
 # 1.3 us per op, the two calls were a fifth of a Scalar op's forward. tests/test_one_definition.py
 # checks that these nodes are the ones Function.apply makes. Anomaly detection, forward mode
-# (func.jvp, which computes tangents as nodes are made) and keyword arguments take the general
-# path.
+# (func.jvp, which computes tangents as nodes are made) and ops with options (keyword arguments)
+# take the general path.
+
+def _saving(function) -> int:
+    """How an op's saver is run inline: 0 saves nothing, 1 saves exactly its inputs, 3 saves
+    its output, 2 calls the saver (a call costs as much as the comparisons that avoid it, and
+    Add, Mul and the activations are most of a Scalar graph)."""
+    saves = tuple(function.saves)
+    if not saves:
+        return 0
+    if saves == (_OUT,):
+        return 3
+    return 1 if saves == tuple(range(function.arity)) else 2
+
 
 def _unary(function):
     """The method ``self.op()`` recording ``function``."""
     kernel, pick_saved, roles = function.scalar_kernel, function._pick_saved, \
         function._saved_roles
+    saving = _saving(function)
 
-    def method(self, **kwargs):
-        if kwargs or _anomaly.enabled or _forward.levels:
+    if _takes_options(kernel):  # leaky_relu(slope=...), round(decimals=...): rare on Scalars
+        def method(self, **kwargs):
             return function.apply(self, **kwargs)
-        value = self.data
-        try:
-            data = kernel(value)
-        except (ArithmeticError, ValueError):  # numpy's inf or nan instead, as on a Tensor
-            data = on_floats(function, (value,), {})
-        node = None
-        if self._requires_grad and _grad_state.enabled:
-            node = _new(function)
-            node._saved = pick_saved((value,), data)
-            node._next = (self._grad_fn or self,)
-            node._out_type = Scalar
-            node._shapes = node._retained = None
-            node._roles = roles
-            node._saved_at = _engine._clock
-        out = _new(Scalar)
-        out.data = data
-        out._grad = None
-        out.name = None
-        out._grad_fn = node
-        out._requires_grad = node is not None
-        return out
+    else:  # the fast path, without a keyword dict to build per call
+        def method(self):
+            if _anomaly.enabled or _forward.levels:
+                return function.apply(self)
+            value = self.data
+            try:
+                data = kernel(value)
+            except (ArithmeticError, ValueError):  # numpy's inf or nan, as on a Tensor
+                data = on_floats(function, (value,), {})
+            node = None
+            if self._requires_grad and _grad_state.enabled:
+                node = _new(function)
+                node._saved = (data,) if saving == 3 else (value,) if saving == 1 else () \
+                    if saving == 0 else pick_saved((value,), data)
+                node._next = (self._grad_fn or self,)
+                node._out_type = Scalar
+                node._shapes = node._retained = None
+                node._roles = roles
+                node._saved_at = _engine._clock
+            out = _new(Scalar)
+            out.data = data
+            out._grad = None
+            out.name = None
+            out._grad_fn = node
+            out._requires_grad = node is not None
+            return out
 
     method.__name__ = method.__qualname__ = function.__name__.lower()
     return method
+
+
+def _takes_options(kernel) -> bool:
+    try:
+        return len(inspect.signature(kernel).parameters) > 1
+    except (TypeError, ValueError):  # a builtin such as math.log: one argument here
+        return False
 
 
 def _binary(function, reflected: bool = False):
@@ -87,6 +113,7 @@ def _binary(function, reflected: bool = False):
     ``function``; a Python number (or numpy scalar) on the other side is a constant."""
     kernel, pick_saved, roles = function.scalar_kernel, function._pick_saved, \
         function._saved_roles
+    saving = _saving(function)
 
     def operator(self, other):
         if type(other) is not Scalar:
@@ -111,7 +138,8 @@ def _binary(function, reflected: bool = False):
         node = None
         if (edge_a is not None or edge_b is not None) and _grad_state.enabled:
             node = _new(function)
-            node._saved = pick_saved((x, y), data)
+            node._saved = () if saving == 0 else (x, y) if saving == 1 else (data,) \
+                if saving == 3 else pick_saved((x, y), data)
             node._next = (edge_a, edge_b)
             node._out_type = Scalar
             node._shapes = node._retained = None

@@ -147,6 +147,8 @@ class Mul(Elementwise):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
+        if type(grad) is float:  # a Scalar's: two float products cost less than asking
+            return grad * b, grad * a  # which are needed (the engine drops the unneeded one)
         need_a, need_b = ctx.needs_input_grad
         return grad * b if need_a else None, grad * a if need_b else None
 
