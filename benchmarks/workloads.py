@@ -1,5 +1,6 @@
-"""The five workloads of the benchmark suite. Each takes the run's settings and returns rows:
-one number of ours against one reference, with the ratio and the target it is held to."""
+"""The workloads of the benchmark suite: the first five here, the others in their own modules
+(all listed in WORKLOADS). Each takes the run's settings and returns rows: one number of ours
+against one reference, with the ratio and the target it is held to."""
 
 from __future__ import annotations
 
