@@ -190,12 +190,14 @@ def broadcast_model(model: Module, root: int = 0, comm_=None) -> None:
     :func:`check_same_model`."""
     comm_ = comm_ or comm()
     check_same_model(model, comm_)
-    items = _named_arrays(model)
-    if not items:
-        return
+    _broadcast([value for _, value in _named_arrays(model)], root, comm_)
+
+
+def _broadcast(values: list, root: int, comm_) -> None:
+    """``root``'s values (Tensors or numpy arrays) into every rank's, in place."""
     # One broadcast per dtype of one flat buffer, rather than one per array.
     by_dtype: dict = OrderedDict()
-    for _, value in items:
+    for value in values:
         by_dtype.setdefault(_raw(value).dtype, []).append(value)
     for dtype, values in by_dtype.items():
         flat = np.concatenate([_raw(v).ravel() for v in values]) if comm_.Get_rank() == root \
@@ -210,6 +212,11 @@ def broadcast_model(model: Module, root: int = 0, comm_=None) -> None:
                 part = flat[offset:offset + size].reshape(_raw(value).shape)
                 value[...] = part  # a Tensor (through setitem) or a numpy buffer
                 offset += size
+
+
+def _buffers(model: Module) -> list:
+    named_buffers = getattr(model, "named_buffers", None)
+    return [b for _, b in named_buffers() if b is not None] if callable(named_buffers) else []
 
 
 # ---- gradient averaging -------------------------------------------------------------------------
@@ -254,10 +261,16 @@ class DataParallel:
 
     Bucket launch order is fixed (bucket 0, 1, ...) whatever order the hooks fire in, because
     MPI requires every rank to start its collectives in the same order.
+
+    Buffers (BatchNorm's running statistics), which each rank updates from its own examples,
+    are broadcast from rank 0 after every :meth:`finish` (``broadcast_buffers=True``, PyTorch
+    DDP's default), so that the ranks' models stay equal in eval mode and in checkpoints.
     """
 
-    def __init__(self, model: Module, bucket_bytes: int = 1 << 19, comm_=None):
+    def __init__(self, model: Module, bucket_bytes: int = 1 << 19, comm_=None,
+                 broadcast_buffers: bool = True):
         self.model = model
+        self.broadcast_buffers = broadcast_buffers
         self.comm = comm_ or comm()
         self.world_size = self.comm.Get_size()
         broadcast_model(model, 0, self.comm)
@@ -366,6 +379,13 @@ class DataParallel:
                     p.grad = view.copy()
         self._next_launch = 0
         self.steps += 1
+        if self.broadcast_buffers:
+            # Buffers (BatchNorm's running statistics) are updated by each rank's own batch:
+            # rank 0's go to every rank after each step, as PyTorch's DDP does by default, so
+            # the ranks keep one model (and eval mode or a checkpoint sees the same on all).
+            buffers = _buffers(self.model)
+            if buffers:
+                _broadcast(buffers, 0, self.comm)
 
     def close(self) -> None:
         """Take the gradient hooks off the model's parameters."""

@@ -369,3 +369,31 @@ def test_fit_writes_a_checkpoint_every_epoch(tmp_path):
     saved = nn.load_checkpoint(tmp_path / "ckpt.nn")
     assert saved["epoch"] == 2
     assert_same_params(dict(saved["model"]), model.state_dict(), 0.0)
+
+
+# ---- item: buffers (BatchNorm's running statistics) stay equal on every rank ------------------
+
+def test_batch_norm_running_statistics_are_rank_zeros_on_every_rank(tmp_path):
+    # Each rank normalises its own examples, so its running statistics move its own way; after
+    # each step rank 0's are broadcast (PyTorch DDP's default), and eval mode agrees everywhere.
+    result = run_ranks(tmp_path, """
+        model = nn.Sequential(nn.Dense(5, 4, rng=0, dtype=np.float64),
+                              nn.BatchNorm1d(4, dtype=np.float64),
+                              nn.Dense(4, 3, rng=1, dtype=np.float64))
+        dp = dist.DataParallel(model)
+        x, y = data()
+        optimizer = nn.SGD(model.parameters(), lr=0.1)
+        for step in range(3):
+            mine = slice(10 * RANK + step, 10 * RANK + step + 8)   # different examples per rank
+            optimizer.zero_grad()
+            nn.cross_entropy(model(Tensor(x[mine])), Tensor(y[mine])).backward()
+            dp.finish()
+            optimizer.step()
+        save_params(model, "bn")
+    """)
+    check_ok(result)
+    ranks = [load_params(tmp_path, "bn", r) for r in (0, 1)]
+    assert_same_params(ranks[1], ranks[0], 0.0)
+    assert any("running_mean" in key for key in ranks[0])
+    means = [value for key, value in ranks[0].items() if "running_mean" in key]
+    assert np.abs(means[0]).max() > 0  # they moved from their start
