@@ -316,7 +316,7 @@ def _value_and_grad_batched(name, f, args, kwargs, positions, has_aux, single):
     for (value, target), g in zip((pair for pairs in lifted for pair in pairs), grads):
         g = _zeros_like(target) if g is None else _result(g, graph)
         flat.append(wrap(g, like=value))
-    gradient = _regroup([pairs for pairs in lifted], specs, flat, single)
+    gradient = _regroup(lifted, specs, flat, single)
     value = out if graph else out.detach()
     return ((value, aux) if has_aux else value), gradient
 
