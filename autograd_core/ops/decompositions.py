@@ -171,6 +171,12 @@ def _as_vectors(solver, vector: bool, a, b, **kwargs):
 
 # ---- solving and inverting ----------------------------------------------------------------------
 
+def _solution_grad(grad_b, x, vector: bool):
+    """The gradient reaching ``a`` of ``a @ x = b`` (solve, solve_triangular): minus the outer
+    product of b's gradient with the solution, per vector or per matrix column."""
+    return -(_outer_last(grad_b, x) if vector else matmul(grad_b, _t(x)))
+
+
 class Solve(Function):
     """x with ``a @ x = b``: b a vector (n,) when 1-d, else matrices (..., n, k), batch
     dimensions broadcast (numpy 2's np.linalg.solve). Gradients: b gets ``solve(a.T, g)``, a gets
@@ -192,7 +198,7 @@ class Solve(Function):
         grad_b = _as_vectors(solve, ctx.vector, _t(a), grad)
         if not need_a:
             return None, grad_b
-        grad_a = -(_outer_last(grad_b, x) if ctx.vector else matmul(grad_b, _t(x)))
+        grad_a = _solution_grad(grad_b, x, ctx.vector)
         return grad_a, grad_b
 
 
@@ -230,7 +236,7 @@ class SolveTriangular(Function):
         grad_b = _as_vectors(solve_triangular, ctx.vector, _t(a), grad, lower=not ctx.lower)
         if not need_a:
             return None, grad_b
-        grad_a = -(_outer_last(grad_b, x) if ctx.vector else matmul(grad_b, _t(x)))
+        grad_a = _solution_grad(grad_b, x, ctx.vector)
         return (tril(grad_a) if ctx.lower else triu(grad_a)), grad_b
 
 
