@@ -158,15 +158,23 @@ def save(obj, path) -> Path:
     PosixPath('model.nn')
     >>> model.load_state_dict(load("model.nn"))
     """
-    path = Path(path)
     header, arrays = _layout(_state_of(obj))
+    return write_atomically(path, lambda file: _write(file, header, arrays), "save")
+
+
+def write_atomically(path, write, where: str) -> Path:
+    """Call ``write(file)`` on a new binary file next to ``path``, then put it in ``path``'s
+    place with one ``os.replace``: readers see the old file or the whole new one, and an error
+    (in ``write`` too) leaves no partial file behind. ``where`` names the caller in errors.
+    Returns the path as a ``Path``."""
+    path = Path(path)
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"save: cannot write {str(path)!r}: the folder "
+        raise FileNotFoundError(f"{where}: cannot write {str(path)!r}: the folder "
                                 f"{str(path.parent)!r} does not exist")
     temporary, file = _open_temporary(path)
     try:
         with file:
-            _write(file, header, arrays)
+            write(file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
