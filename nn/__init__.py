@@ -41,6 +41,7 @@ from .losses import (
 )
 from .module import HookHandle, Module, ModuleList, Parameter, Sequential
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from .onnx_export import export_onnx
 from .optim import (
     SGD,
     Adagrad,
@@ -69,4 +70,5 @@ __all__ = [
     "Embedding", "GELU", "LayerNorm", "MultiHeadAttention", "Residual", "SiLU", "Softplus",
     "TransformerLM", "transformer_block",
     "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "MaxPool2d",
+    "export_onnx",
 ]
