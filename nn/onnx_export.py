@@ -451,23 +451,55 @@ def _transformer_lm(g: _Graph, module: TransformerLM, x: _Value, y, path: str) -
 
 # ---- export --------------------------------------------------------------------------------------
 
-def _value_info(onnx, name: str, array: np.ndarray, batch: bool):
-    shape = list(array.shape)
-    if batch and shape:
-        shape[0] = "batch"
-    return onnx.helper.make_tensor_value_info(
-        name, onnx.helper.np_dtype_to_tensor_dtype(array.dtype), shape)
+def _dynamic_axes(dynamic_axes, shape: tuple) -> dict[int, str]:
+    """``dynamic_axes`` checked, as {non-negative axis: symbolic name}."""
+    if dynamic_axes is None:
+        return {0: "batch"} if shape else {}
+    if not isinstance(dynamic_axes, dict):
+        raise TypeError(f"export_onnx: dynamic_axes must be a dict {{axis: name}}, e.g. "
+                        f"{{0: 'batch', 1: 'length'}}, got {type(dynamic_axes).__name__}")
+    axes = {}
+    for axis, name in dynamic_axes.items():
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) \
+                or not -len(shape) <= axis < len(shape):
+            raise ShapeError(f"export_onnx: dynamic_axes names axis {axis!r}, but the example "
+                             f"input has shape {shape}: expected axes in "
+                             f"[{-len(shape)}, {len(shape)})")
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"export_onnx: dynamic_axes[{axis}] must be a non-empty string (the "
+                            f"axis' name), got {name!r}")
+        axes[int(axis) % len(shape)] = name
+    return axes
 
 
-def export_onnx(model: Module, example_input, path, *, dynamic_batch: bool = True,
+def _output_shape(onnx, proto, y: np.ndarray) -> list:
+    """The output's dims as ONNX's shape inference finds them from the symbolic input, after
+    checking them against the library's output for the example (a converter whose graph
+    computes another shape is a bug, and raises here rather than writing a wrong file)."""
+    inferred = onnx.shape_inference.infer_shapes(proto, strict_mode=True, data_prop=True)
+    tensor_type = inferred.graph.output[0].type.tensor_type
+    dims = ([d.dim_param or (d.dim_value if d.HasField("dim_value") else None)
+             for d in tensor_type.shape.dim] if tensor_type.HasField("shape") else None)
+    if dims is None:
+        return [None] * y.ndim
+    if len(dims) != y.ndim or any(isinstance(d, int) and d != n for d, n in zip(dims, y.shape)):
+        raise OnnxExportError(f"export_onnx: the graph's output has shape {dims} but the model's "
+                              f"output has shape {y.shape}: a converter is wrong; please report "
+                              "it")
+    return dims
+
+
+def export_onnx(model: Module, example_input, path, *, dynamic_axes: dict | None = None,
                 input_name: str = "input", output_name: str = "output") -> Path:
     """Write ``model`` as an ONNX file (opset :data:`OPSET`) at ``path``; returns the path.
 
     ``example_input`` (a numpy array, a Tensor or a nested list: float values, or integer ids
     for an Embedding or TransformerLM) is run through the model once, to follow its forward
-    and fix the input's dtype and shape. With ``dynamic_batch`` (the default) the first axis of
-    the input and the output is symbolic ("batch"), so the file runs on any batch size; the
-    other axes are the example's.
+    and fix the input's dtype and shape. ``dynamic_axes`` ({axis: name}) makes those axes of
+    the input symbolic, so the file runs on other sizes there; the default, ``{0: "batch"}``,
+    is any batch size; ``{0: "batch", 1: "length"}`` suits a TransformerLM (any length up to
+    its context); ``{}`` fixes every axis to the example's. The output's axes follow from the
+    graph (ONNX shape inference).
 
     The file holds the *eval-mode* forward, as ``torch.onnx.export`` by default: a model in
     training mode is switched to eval for the export and each module's mode is restored
@@ -475,11 +507,12 @@ def export_onnx(model: Module, example_input, path, *, dynamic_batch: bool = Tru
     in the model changes: no running statistic moves, no gradient is recorded.
 
     Every layer type of ``nn`` is supported (see :data:`NOT_SUPPORTED` for the two
-    exceptions); a module without a converter, or one with forward hooks, raises
-    :class:`OnnxExportError` naming it, and then no file is written. The model is checked with
-    ``onnx.checker`` and written atomically (a temporary file, then one rename). Needs the
-    ``onnx`` extra (``pip install 'autograd-core[onnx]'``). Open the file in Netron
-    (https://netron.app, or ``pip install netron; netron model.onnx``) to see the graph.
+    exceptions); MultiHeadAttention as self-attention, the way Sequential calls it. A module
+    without a converter, or one with forward hooks, raises :class:`OnnxExportError` naming it,
+    and then no file is written. The model is checked with ``onnx.checker`` and written
+    atomically (a temporary file, then one rename). Needs the ``onnx`` extra (``pip install
+    'autograd-core[onnx]'``). Open the file in Netron (https://netron.app, or ``pip install
+    netron; netron model.onnx``) to see the graph.
 
     >>> export_onnx(model, np.zeros((1, 784), np.float32), "model.onnx")  # doctest: +SKIP
     PosixPath('model.onnx')
@@ -490,11 +523,9 @@ def export_onnx(model: Module, example_input, path, *, dynamic_batch: bool = Tru
     example = np.asarray(example_input.data if isinstance(example_input, ag.Tensor)
                          else example_input)
     if example.dtype.kind not in "fiu":
-        raise DTypeError(f"export_onnx: example_input must hold floats or integer "
-                                   f"ids, got dtype {example.dtype} (shape {example.shape})")
-    if dynamic_batch and example.ndim == 0:
-        raise ShapeError("export_onnx: dynamic_batch needs an input with a batch "
-                                   "axis, got a 0-d example_input; pass dynamic_batch=False")
+        raise DTypeError(f"export_onnx: example_input must hold floats or integer ids, got "
+                         f"dtype {example.dtype} (shape {example.shape})")
+    dynamic = _dynamic_axes(dynamic_axes, example.shape)
     if not (isinstance(input_name, str) and isinstance(output_name, str) and input_name
             and output_name and input_name != output_name):
         raise ValueError(f"export_onnx: input_name and output_name must be two different "
@@ -515,17 +546,24 @@ def export_onnx(model: Module, example_input, path, *, dynamic_batch: bool = Tru
     for node in graph.nodes:  # the last value gets the output's name
         node.input[:] = [output_name if i == out.name else i for i in node.input]
         node.output[:] = [output_name if o == out.name else o for o in node.output]
-    batch_out = dynamic_batch and out.value.ndim > 0 and out.value.shape[0] == example.shape[0]
-    onnx_graph = onnx.helper.make_graph(
+    helper = onnx.helper
+    onnx_graph = helper.make_graph(
         graph.nodes, type(model).__name__,
-        [_value_info(onnx, input_name, example, dynamic_batch)],
-        [_value_info(onnx, output_name, out.value, batch_out)],
+        [helper.make_tensor_value_info(input_name, helper.np_dtype_to_tensor_dtype(example.dtype),
+                                       [dynamic.get(i, n) for i, n in enumerate(example.shape)])],
+        [helper.make_tensor_value_info(output_name,
+                                       helper.np_dtype_to_tensor_dtype(out.value.dtype), None)],
         initializer=graph.initializers)
-    opsets = [onnx.helper.make_opsetid("", OPSET)]
-    proto = onnx.helper.make_model(
+    opsets = [helper.make_opsetid("", OPSET)]
+    proto = helper.make_model(
         onnx_graph, opset_imports=opsets, producer_name="autograd-core nn",
         producer_version=ag.__version__, doc_string=repr(model),
-        ir_version=onnx.helper.find_min_ir_version_for(opsets))
+        ir_version=helper.find_min_ir_version_for(opsets))
+    shape = _output_shape(onnx, proto, out.value)
+    if not dynamic:  # every size known: the example's (inference may leave some symbolic)
+        shape = list(out.value.shape)
+    proto.graph.output[0].CopyFrom(helper.make_tensor_value_info(
+        output_name, helper.np_dtype_to_tensor_dtype(out.value.dtype), shape))
     onnx.checker.check_model(proto, full_check=True)
     data = proto.SerializeToString()
     return write_atomically(path, lambda file: file.write(data), "export_onnx")

@@ -314,11 +314,11 @@ def _dims(value_info):
     return [d.dim_param or d.dim_value for d in value_info.type.tensor_type.shape.dim]
 
 
-def test_dynamic_batch_is_declared_and_can_be_turned_off(tmp_path):
+def test_batch_axis_is_dynamic_by_default_and_can_be_fixed(tmp_path):
     model = nn.Sequential(nn.Flatten(), nn.Dense(6, 2, rng=0))
     graph = onnx.load(str(export_onnx(model, _floats(4, 2, 3), tmp_path / "a.onnx"))).graph
     assert _dims(graph.input[0]) == ["batch", 2, 3] and _dims(graph.output[0]) == ["batch", 2]
-    path = export_onnx(model, _floats(4, 2, 3), tmp_path / "b.onnx", dynamic_batch=False,
+    path = export_onnx(model, _floats(4, 2, 3), tmp_path / "b.onnx", dynamic_axes={},
                        input_name="pixels", output_name="scores")
     graph = onnx.load(str(path)).graph
     assert _dims(graph.input[0]) == [4, 2, 3] and _dims(graph.output[0]) == [4, 2]
@@ -328,11 +328,43 @@ def test_dynamic_batch_is_declared_and_can_be_turned_off(tmp_path):
         session.run(None, {"pixels": _floats(5, 2, 3)})
 
 
+@pytest.mark.parametrize("make, example, axes, others", [
+    # a language model on any length up to its context
+    (lambda: nn.TransformerLM(13, 8, embed_dim=8, num_heads=2, num_blocks=1, rng=0),
+     _ids((2, 5), 13), {0: "batch", 1: "length"}, [_ids((3, 2), 13, seed=1),
+                                                   _ids((1, 8), 13, seed=2)]),
+    (lambda: _attention(causal=True), _floats(2, 5, 8), {0: "batch", -2: "length"},
+     [_floats(1, 3, 8, seed=1), _floats(3, 9, 8, seed=2)]),
+    # a fully convolutional network on any image size
+    (lambda: nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, rng=0), nn.ReLU(),
+                           nn.MaxPool2d(2), _trained_batch_norm(nn.BatchNorm2d(3), (2, 3, 2, 2)),
+                           nn.AvgPool2d(2, padding=1)),
+     _floats(2, 2, 8, 8), {0: "batch", 2: "height", 3: "width"},
+     [_floats(1, 2, 6, 10, seed=1), _floats(3, 2, 13, 5, seed=2)]),
+])
+def test_other_dynamic_axes_run_at_other_sizes(tmp_path, make, example, axes, others):
+    model = make()
+    path = export_onnx(model, example, tmp_path / "m.onnx", dynamic_axes=axes)
+    graph = onnx.load(str(path)).graph
+    declared = _dims(graph.input[0])
+    assert all(declared[axis] == name for axis, name in axes.items())
+    session = _session(path)
+    model.eval()
+    for x in others:
+        np.testing.assert_allclose(session.run(None, {"input": x})[0], _forward(model, x),
+                                   rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("call, error, match", [
     (lambda p: export_onnx(lambda x: x, _floats(2, 3), p), TypeError, "expected a Module"),
     (lambda p: export_onnx(nn.ReLU(), np.array(["a"]), p), DTypeError, "dtype <U1"),
     (lambda p: export_onnx(nn.ReLU(), np.array([True]), p), DTypeError, "dtype bool"),
-    (lambda p: export_onnx(nn.ReLU(), np.float32(1.0), p), ShapeError, "dynamic_batch=False"),
+    (lambda p: export_onnx(nn.ReLU(), _floats(2, 3), p, dynamic_axes={2: "x"}), ShapeError,
+     r"axis 2, but the example input has shape \(2, 3\)"),
+    (lambda p: export_onnx(nn.ReLU(), _floats(2, 3), p, dynamic_axes=[0]), TypeError,
+     "must be a dict"),
+    (lambda p: export_onnx(nn.ReLU(), _floats(2, 3), p, dynamic_axes={0: 1}), TypeError,
+     "non-empty string"),
     (lambda p: export_onnx(nn.ReLU(), _floats(2), p, input_name="x", output_name="x"),
      ValueError, "two different"),
     (lambda p: export_onnx(nn.Dense(3, 2), _floats(2, 4), p), ShapeError, "in_features=3"),
@@ -350,3 +382,38 @@ def test_missing_onnx_package_names_the_extra(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match=r"autograd-core\[onnx\]"):
         export_onnx(nn.ReLU(), _floats(2, 3), tmp_path / "m.onnx")
     assert _folder_files(tmp_path) == []
+
+
+class _Triple(nn.Module):
+    def forward(self, x):
+        return x * 3
+
+
+def test_a_registered_converter_exports_a_new_module_type(tmp_path, monkeypatch):
+    monkeypatch.setattr(onnx_export, "_CONVERTERS", dict(onnx_export._CONVERTERS))
+
+    @onnx_export.converter(_Triple)
+    def _triple(g, module, x, y, path):
+        return g.node("Mul", [x.name, g.constant(3.0, y.dtype)], path or "triple")
+
+    model = nn.Sequential(nn.Dense(3, 2, rng=0), _Triple())
+    path = export_onnx(model, _floats(2, 3), tmp_path / "m.onnx")
+    x = _floats(4, 3, seed=1)
+    np.testing.assert_allclose(_session(path).run(None, {"input": x})[0],
+                               (x @ model[0].weight.data + model[0].bias.data) * 3, rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_a_converter_whose_graph_has_another_shape_is_caught(tmp_path, monkeypatch):
+    monkeypatch.setattr(onnx_export, "_CONVERTERS", dict(onnx_export._CONVERTERS))
+    onnx_export.converter(_Triple)(  # wrong: flattens what the module keeps 3-D
+        lambda g, module, x, y, path: g.node("Flatten", [x.name], axis=1))
+    with pytest.raises(OnnxExportError, match=r"output has shape \(2, 3, 4\)"):
+        export_onnx(_Triple(), _floats(2, 3, 4), tmp_path / "m.onnx")
+    assert _folder_files(tmp_path) == []
+
+
+def test_a_0d_input_exports_with_fixed_shape(tmp_path):
+    path = export_onnx(nn.Softplus(), np.float32(-2.0), tmp_path / "m.onnx")
+    got = _session(path).run(None, {"input": np.array(-2.0, np.float32)})[0]
+    assert got.shape == () and np.isclose(got, np.log1p(np.exp(-2.0)), rtol=1e-6)
