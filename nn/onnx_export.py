@@ -26,6 +26,8 @@ import numpy as np
 
 import autograd_core as ag
 from autograd_core.errors import DTypeError, ShapeError
+
+# the ops' own argument checks, so the ONNX attributes are the geometry the library computes with
 from autograd_core.ops.convolution import _conv_plan, _pool_plan
 
 from .attention import MultiHeadAttention, TransformerLM
@@ -136,7 +138,7 @@ class _Graph:
         self.initializers: list = []
         self._names: set[str] = set()
         self._params: dict[tuple, str] = {}     # (id(tensor), dtype) -> initializer name
-        self._constants: dict[tuple, str] = {}  # (dtype, shape, bytes) -> initializer name
+        self._constants: dict[tuple, str] = {}  # (hint, dtype, shape, bytes) -> name
 
     def fresh(self, hint: str) -> str:
         name, i = hint, 1
@@ -172,9 +174,10 @@ class _Graph:
         return self._params[key]
 
     def constant(self, value, dtype, hint: str = "const") -> str:
-        """A constant array (deduplicated) as an initializer."""
+        """A constant array as an initializer named ``hint``; the same constant asked for under
+        the same name again is stored once."""
         array = np.asarray(value, dtype=dtype)
-        key = (array.dtype.str, array.shape, array.tobytes())
+        key = (hint, array.dtype.str, array.shape, array.tobytes())
         if key not in self._constants:
             self._constants[key] = self._initializer(array, hint)
         return self._constants[key]
@@ -185,7 +188,7 @@ class _Graph:
         if x.value.dtype == dtype:
             return x.name
         to = self.onnx.helper.np_dtype_to_tensor_dtype(dtype)
-        return self.node("Cast", [x.name], f"{hint}/cast", to=to)
+        return self.node("Cast", [x.name], f"{hint}.cast" if hint else "cast", to=to)
 
     def convert(self, module: Module, x: _Value, path: str) -> _Value:
         """Add ``module``'s forward on ``x`` to the graph; its output, with the library's value."""
@@ -269,24 +272,27 @@ def _leaky_relu(g: _Graph, module: LeakyReLU, x: _Value, y, path: str) -> str:
 def _gelu(g: _Graph, module: GELU, x: _Value, y, path: str) -> str:
     # opset 17 has no Gelu node (it came in 20): the formulas of autograd_core's gelu
     dtype, name = y.dtype, path or "gelu"
-    half = g.constant(0.5, dtype)
-    one = g.constant(1.0, dtype)
+
+    def mul(a: str, b: str, step: str) -> str:
+        return g.node("Mul", [a, b], _join(name, step))
+
+    def add(a: str, b: str, step: str) -> str:
+        return g.node("Add", [a, b], _join(name, step))
+
+    half, one = g.constant(0.5, dtype, "half"), g.constant(1.0, dtype, "one")
     if module.approximate == "tanh":
         # 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3)))
-        cube = g.node("Mul", [x.name, g.node("Mul", [x.name, x.name], _join(name, "sq"))],
-                      _join(name, "cube"))
-        inner = g.node("Add", [x.name, g.node("Mul", [cube, g.constant(0.044715, dtype)],
-                                              _join(name, "cubic"))], _join(name, "inner"))
-        t = g.node("Tanh", [g.node("Mul", [inner, g.constant(math.sqrt(2.0 / math.pi), dtype)],
-                                   _join(name, "scaled"))], _join(name, "tanh"))
-        half_x = g.node("Mul", [x.name, half], _join(name, "half_x"))
-        return g.node("Mul", [half_x, g.node("Add", [t, one], _join(name, "one_plus"))], name)
+        cube = mul(x.name, mul(x.name, x.name, "square"), "cube")
+        inner = add(x.name, mul(cube, g.constant(0.044715, dtype, "gelu_cubic"), "cubic"),
+                    "inner")
+        t = g.node("Tanh", [mul(inner, g.constant(math.sqrt(2.0 / math.pi), dtype,
+                                                  "sqrt_2_over_pi"), "scaled")],
+                   _join(name, "tanh"))
+        return g.node("Mul", [mul(x.name, half, "half_x"), add(t, one, "one_plus")], name)
     # x * ((erf(x / sqrt(2)) + 1) * 0.5)
-    erf = g.node("Erf", [g.node("Mul", [x.name, g.constant(1.0 / math.sqrt(2.0), dtype)],
-                                _join(name, "scaled"))], _join(name, "erf"))
-    phi = g.node("Mul", [g.node("Add", [erf, one], _join(name, "one_plus")), half],
-                 _join(name, "phi"))
-    return g.node("Mul", [x.name, phi], name)
+    erf = g.node("Erf", [mul(x.name, g.constant(1.0 / math.sqrt(2.0), dtype, "inv_sqrt2"),
+                             "scaled")], _join(name, "erf"))
+    return g.node("Mul", [x.name, mul(add(erf, one, "one_plus"), half, "phi")], name)
 
 
 @converter(Softmax)
@@ -351,7 +357,7 @@ def _batch_norm(g: _Graph, module, x: _Value, y, path: str) -> str:
     centred = g.node("Sub", [xn, mean], _join(name, "centred"))
     var = g.node("ReduceMean", [g.node("Mul", [centred, centred], _join(name, "sq"))],
                  _join(name, "var"), axes=axes, keepdims=1)
-    std = g.node("Sqrt", [g.node("Add", [var, g.constant(module.eps, dtype)],
+    std = g.node("Sqrt", [g.node("Add", [var, g.constant(module.eps, dtype, _join(name, "eps"))],
                                  _join(name, "var_eps"))], _join(name, "std"))
     out = g.node("Div", [centred, std], _join(name, "normed"))
     if not module.affine:
