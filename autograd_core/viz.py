@@ -596,7 +596,7 @@ function show(i) {{
     const node = document.getElementById("v" + n);
     const shape = node.querySelector("path, polygon, ellipse");
     shape.style.fill = n < k ? "{visited}" : n === k ? "{current}" : g ? "{pending}" : "{unreached}";
-    gradText(node).textContent = g ? g[0] : "grad —";
+    gradText(node).textContent = g ? g[0].replace(" (so far)", "") : "grad —";
     const cell = document.getElementById("grad-v" + n);
     cell.textContent = g ? g[0] : "—";
     cell.dataset.grad = g ? JSON.stringify(g[1]) : "";
