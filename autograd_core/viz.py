@@ -275,7 +275,7 @@ def draw_graph(root, params=None, show_values: bool = True, show_grads: bool = T
 
     ``expand=True`` (a tiny Tensor graph) draws the Scalar ops the tensor ops stand for: each
     op's forward is replayed on one Scalar per element (a 2x2 matmul becomes its eight
-    multiplications and four additions; see :func:`autograd_core.explain.expand`), and the
+    multiplications and four additions; see :func:`autograd_core.explainer.expand`), and the
     Scalars' grads are those backward gives when every element of ``root`` is seeded with 1
     (``root.backward(ones)``, the gradients of ``root.sum()``). Combine with ``explain=True``
     for a single-element ``root``.
@@ -308,7 +308,7 @@ def draw_graph(root, params=None, show_values: bool = True, show_grads: bool = T
         if len(roots) != 1:
             raise ValueError("draw_graph: explain=True shows the backward pass from one value "
                              f"(a single-element one for expand=True), got {len(roots)}")
-        from .explain import explain as explain_graph
+        from .explainer import explain as explain_graph
 
         explanation = explain_graph(roots[0])
         if max_nodes is not None and len(explanation.steps) > max_nodes:
@@ -373,7 +373,7 @@ def _expanded(out, retain: bool) -> tuple[list, list]:
     """The Scalars ``out``'s elements stand for (see explain.expand), after the backward pass
     that seeds each with 1, and the leaf Scalars (kept alive with the picture's inputs)."""
     from .engine import grad as grad_of
-    from .explain import expand
+    from .explainer import expand
 
     outputs, leaves = expand(out)
     label = out.name or "out"
@@ -398,7 +398,7 @@ _VISITED, _CURRENT, _PENDING = "#c9efc9", "#ffe08a", "#ffffff"
 
 def _explained_parts(explanation) -> dict:
     """{item: (node attributes, header, data text or None)} for the explained picture."""
-    from .explain import _number
+    from .explainer import _number
 
     root = explanation.root._grad_fn or explanation.root
     nodes = {}
@@ -416,7 +416,7 @@ def _explained_parts(explanation) -> dict:
 
 
 def _grad_text(step) -> str:
-    from .explain import _number
+    from .explainer import _number
 
     text = _number(step.grad)
     if len(step.received) > 1:  # fan-out: the sum of what each use sent
@@ -425,7 +425,7 @@ def _grad_text(step) -> str:
 
 
 def _edge_label(explanation, edge) -> str:
-    from .explain import _local, _number, _product
+    from .explainer import _local, _number, _product
 
     source, target = explanation.names[edge.source], explanation.names[edge.target]
     if isinstance(edge.product, np.ndarray) and edge.product.ndim > 0:
@@ -441,7 +441,7 @@ def _edge_label(explanation, edge) -> str:
 
 def draw_explained(explanation, rankdir: str = "LR", show_values: bool = True,
                    grad_texts: dict | None = None) -> graphviz.Digraph:
-    """The picture of an :class:`autograd_core.explain.Explanation` (what ``draw_graph(value,
+    """The picture of an :class:`autograd_core.explainer.Explanation` (what ``draw_graph(value,
     explain=True)`` returns). ``grad_texts`` replaces the grad line of chosen steps
     ({step number: text}): the step-through page lays out its frames with it."""
     if rankdir not in RANKDIRS:
@@ -510,7 +510,7 @@ def _boxer(title: str, value: Variable, colour: str):
     return lambda values, grads: _table(_value_cells(title, value, values, grads), colour)
 
 
-# ---- the backward pass as a page to step through --------------------------------------------------
+# ---- the backward pass as a page to step through -------------------------------------------------
 
 def _exact(value):
     """A gradient as JSON: a float, or nested lists (the page's data-grad, for tests)."""
@@ -523,7 +523,7 @@ def explain_frames(explanation) -> list[dict]:
     ``grads`` {step number: (text, exact value, done)} for every value that has received
     something (partial sums until its own step; the sums are the engine's, in its order), and
     ``edges`` (the ids of the edges drawn at this step)."""
-    from .explain import _number
+    from .explainer import _number
 
     steps = explanation.steps
     number = {step.item: step.number for step in steps}
@@ -595,7 +595,8 @@ function show(i) {{
     const g = f.grads[n];
     const node = document.getElementById("v" + n);
     const shape = node.querySelector("path, polygon, ellipse");
-    shape.style.fill = n < k ? "{visited}" : n === k ? "{current}" : g ? "{pending}" : "{unreached}";
+    shape.style.fill = n < k ? "{visited}" : n === k ? "{current}"
+      : g ? "{pending}" : "{unreached}";
     gradText(node).textContent = g ? g[0].replace(" (so far)", "") : "grad —";
     const cell = document.getElementById("grad-v" + n);
     cell.textContent = g ? g[0] : "—";
@@ -771,9 +772,10 @@ def _explain_fanout():
     a, b = Scalar(1.5, name="a"), Scalar(-0.8, name="b")
     c = a * b
     d = c + a
-    e = (d * c).tanh()
+    dc = d * c
+    e = dc.tanh()
     kept = []
-    for value, name in ((c, "c"), (d, "d"), (e, "e")):
+    for value, name in ((c, "c"), (d, "d"), (dc, "dc"), (e, "e")):
         value.name = name
         value.retain_grad()
         kept.append(value)
@@ -805,8 +807,9 @@ def _explain_source(source: str):
     exec(compile(code, str(path) if code is not source else "<explain>", "exec"), namespace)
     out = namespace.get("out")
     if not isinstance(out, Variable):
-        raise ValueError(f"the code must assign the value to explain (a Scalar or Tensor) to a "
-                         f"variable named out; got {type(out).__name__ if 'out' in namespace else 'no out'}")
+        got = type(out).__name__ if "out" in namespace else "no variable out"
+        raise ValueError("the code must assign the value to explain (a Scalar or Tensor) to a "
+                         f"variable named out; got {got}")
     return out, list(namespace.values())
 
 
@@ -835,7 +838,7 @@ def explain_main(argv) -> int:
     if not args.text and suffix not in ("html", *FORMATS):
         parser.error(f"cannot write {args.output!r}: the suffix picks what is written: .html "
                      f"(a page to step through) or {', '.join('.' + f for f in FORMATS)}")
-    from .explain import explain
+    from .explainer import explain
 
     try:
         out, kept = (_explain_source(args.source) if args.source is not None

@@ -7,8 +7,8 @@ draws.
 >>> c.name = "c"
 >>> print(ag.explain(c))
 step 1: Mul node c (grad 1): d c/d a = -3, grad a += -3 x 1 = -3; d c/d b = 2, grad b += 2 x 1 = 2
-step 2: leaf a: grad -3
-step 3: leaf b: grad 2
+step 2: leaf b: grad 2
+step 3: leaf a: grad -3
 
 :func:`explain` walks the graph exactly as ``backward()`` does (the engine's own topological
 order, its own backward rules, its own sums in the same order), without touching any ``.grad``:
@@ -277,7 +277,7 @@ def explain(out: Variable, grad=None) -> Explanation:
     return Explanation(out, steps, names, data)
 
 
-# ---- a Tensor op as the Scalar ops it stands for --------------------------------------------------
+# ---- a Tensor op as the Scalar ops it stands for -------------------------------------------------
 
 def _options(node: Function) -> dict:
     """The keyword options a node was called with, where the graph keeps them."""
