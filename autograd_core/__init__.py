@@ -11,7 +11,7 @@ Public pieces: :class:`Tensor` and :class:`Scalar` (the two front ends of one en
 (``ag.exp``, ``ag.matmul``, ... which also accept plain numpy arrays), grad modes
 (``no_grad``), ``grad``/``jacobian``/``hvp`` for derivatives as functions, :class:`Function`
 for custom ops, and ``gradcheck``/``gradgradcheck`` to test them; ``detect_anomaly`` finds the op
-that first produced NaN or inf.
+that first produced NaN or inf; ``explain(out)`` shows the backward pass step by step.
 """
 
 from . import func, linalg, ops, registry
@@ -29,6 +29,7 @@ from .errors import (
     ShapeError,
     StateDictError,
 )
+from .explainer import explain
 from .functional import hvp, jacobian
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import gradcheck, gradgradcheck
@@ -57,7 +58,8 @@ __all__ = [
     "AnomalyError", "detect_anomaly", "is_anomaly_enabled", "set_detect_anomaly", "AutogradError",
     "BackwardError", "checkpoint", "CheckpointError", "custom_op", "DTypeError", "Function",
     "GradcheckError", "Scalar",
-    "StateDictError", "ShapeError", "Tensor", "Variable", "draw_graph", "enable_grad", "full",  # noqa: F405 - __getattr__ below
+    "StateDictError", "ShapeError", "Tensor", "Variable", "draw_graph",  # noqa: F405 - __getattr__
+    "enable_grad", "explain", "full",
     "grad", "gradcheck", "gradgradcheck", "hvp", "is_grad_enabled", "jacobian", "linalg",
     "no_grad", "ones", "ones_like", "func", "registry", "set_grad_enabled", "tensor", "zeros",
     "zeros_like", *ops.__all__,

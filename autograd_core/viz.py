@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import json
 import sys
 from collections import deque
 from collections.abc import Mapping
@@ -250,8 +251,8 @@ class _Picture:
 
 
 def draw_graph(root, params=None, show_values: bool = True, show_grads: bool = True,
-               rankdir: str = "LR", cluster_by=None, max_nodes: int | None = 500
-               ) -> graphviz.Digraph:
+               rankdir: str = "LR", cluster_by=None, max_nodes: int | None = 500,
+               explain: bool = False, expand: bool = False) -> graphviz.Digraph:
     """The computation graph behind ``root`` (a Tensor, a Scalar, or a list of them).
 
     ``params``: ``model.named_parameters()`` (or a dict name -> parameter) labels those leaves
@@ -263,6 +264,21 @@ def draw_graph(root, params=None, show_values: bool = True, show_grads: bool = T
     leaf) returning a dotted path or None groups by anything else. At most ``max_nodes`` ops
     and leaves are drawn (those nearest the root); a note then says how many were left out
     and how to draw them (``max_nodes=None`` draws everything).
+
+    ``explain=True`` draws the backward pass instead (see :func:`autograd_core.explain`, which
+    computes it without changing any ``.grad``): every value is numbered by the step at which
+    backward visits it ("#3"), every edge is labelled with the local derivative d out/d in and
+    the product it sends back (local x upstream grad; for a Tensor, the vector-Jacobian
+    product, with the Jacobian's size), and a value used more than once shows its grad as the
+    sum of what each use sent. Explain before ``backward()``, or after
+    ``backward(retain_graph=True)``: a plain backward frees what the steps need.
+
+    ``expand=True`` (a tiny Tensor graph) draws the Scalar ops the tensor ops stand for: each
+    op's forward is replayed on one Scalar per element (a 2x2 matmul becomes its eight
+    multiplications and four additions; see :func:`autograd_core.explainer.expand`), and the
+    Scalars' grads are those backward gives when every element of ``root`` is seeded with 1
+    (``root.backward(ones)``, the gradients of ``root.sum()``). Combine with ``explain=True``
+    for a single-element ``root``.
 
     Returns a ``graphviz.Digraph``: displayed inline by Jupyter; ``.render(outfile="g.png")``
     (or "g.svg", "g.pdf") writes a file with Graphviz's ``dot``; ``.source`` is the DOT text.
@@ -280,6 +296,26 @@ def draw_graph(root, params=None, show_values: bool = True, show_grads: bool = T
         raise ValueError(f"draw_graph: rankdir must be one of {RANKDIRS}, got {rankdir!r}")
     if max_nodes is not None and max_nodes < 1:
         raise ValueError(f"draw_graph: max_nodes must be at least 1 (or None), got {max_nodes}")
+    if expand:
+        if len(roots) != 1:
+            raise ValueError("draw_graph: expand=True takes one Tensor, got "
+                             f"{len(roots)} values")
+        roots, _ = _expanded(roots[0], retain=explain)
+        if not explain:
+            return draw_graph(roots, params, show_values, show_grads, rankdir, cluster_by,
+                              max_nodes)
+    if explain:
+        if len(roots) != 1:
+            raise ValueError("draw_graph: explain=True shows the backward pass from one value "
+                             f"(a single-element one for expand=True), got {len(roots)}")
+        from .explainer import explain as explain_graph
+
+        explanation = explain_graph(roots[0])
+        if max_nodes is not None and len(explanation.steps) > max_nodes:
+            raise ValueError(f"draw_graph: the backward pass has {len(explanation.steps)} steps, "
+                             f"more than max_nodes={max_nodes}: explain=True draws every one; "
+                             "pass a larger max_nodes (or None), or print ag.explain(value)")
+        return draw_explained(explanation, rankdir=rankdir, show_values=show_values)
     names = _param_names(params)
     group_of = _grouping(cluster_by, names)
     starts = [_item(value) for value in roots]
@@ -333,6 +369,113 @@ def draw_graph(root, params=None, show_values: bool = True, show_grads: bool = T
     return graph
 
 
+def _expanded(out, retain: bool) -> tuple[list, list]:
+    """The Scalars ``out``'s elements stand for (see explain.expand), after the backward pass
+    that seeds each with 1, and the leaf Scalars (kept alive with the picture's inputs)."""
+    from .engine import grad as grad_of
+    from .explainer import expand
+
+    outputs, leaves = expand(out)
+    label = out.name or "out"
+    scalars = []
+    for index in np.ndindex(outputs.shape):
+        value = outputs[index]
+        if isinstance(value, Variable) and value.requires_grad:
+            value.name = f"{label}[{','.join(map(str, index))}]" if index else label
+            scalars.append(value)
+    inputs = [cell for cells in leaves.values() for cell in cells.flat]
+    if not retain:  # the explanation runs its own backward pass, over intact saved values
+        grads = grad_of(scalars, inputs, grad_outputs=[1.0] * len(scalars), allow_unused=True)
+        for cell, value in zip(inputs, grads):
+            cell.grad = value
+    return scalars, inputs
+
+
+# ---- the backward pass, explained ---------------------------------------------------------------
+
+_VISITED, _CURRENT, _PENDING = "#c9efc9", "#ffe08a", "#ffffff"
+
+
+def _explained_parts(explanation) -> dict:
+    """{item: (node attributes, header, data text or None)} for the explained picture."""
+    from .explainer import _number
+
+    root = explanation.root._grad_fn or explanation.root
+    nodes = {}
+    for step in explanation.steps:
+        item = step.item
+        name = explanation.names[item]
+        kind = item.name() if isinstance(item, Function) else "leaf"
+        header = f"#{step.number}  {kind}  {name}"
+        data = explanation.data.get(item)
+        data_text = None if data is None else f"data {_number(data)}"
+        colour = _ROOT if item is root else (_LEAF if not isinstance(item, Function) else "white")
+        nodes[item] = ({"shape": "box", "style": "rounded,filled", "fillcolor": colour,
+                        "id": f"v{step.number}"}, header, data_text)
+    return nodes
+
+
+def _grad_text(step) -> str:
+    from .explainer import _number
+
+    text = _number(step.grad)
+    if len(step.received) > 1:  # fan-out: the sum of what each use sent
+        text = " + ".join(_number(edge.product) for edge in step.received) + " = " + text
+    return f"grad {text}"
+
+
+def _edge_label(explanation, edge) -> str:
+    from .explainer import _local, _number, _product
+
+    source, target = explanation.names[edge.source], explanation.names[edge.target]
+    if isinstance(edge.product, np.ndarray) and edge.product.ndim > 0:
+        size = f"{np.size(edge.upstream)}x{np.size(edge.product)}"
+        local = (_local(edge.local, edge.upstream, edge.product)
+                 if edge.local is not None and edge.local.size <= 4 else f"{size} Jacobian")
+        lines = [f"∂{source}/∂{target}: {local}", f"grad·J = {_number(edge.product)}"]
+    else:
+        lines = [f"∂{source}/∂{target} = {_number(edge.local)}",
+                 _product(edge.local, edge.upstream, edge.product).replace(" x ", " × ")]
+    return "<" + "<BR/>".join(html.escape(line) for line in lines) + ">"
+
+
+def draw_explained(explanation, rankdir: str = "LR", show_values: bool = True,
+                   grad_texts: dict | None = None) -> graphviz.Digraph:
+    """The picture of an :class:`autograd_core.explainer.Explanation` (what ``draw_graph(value,
+    explain=True)`` returns). ``grad_texts`` replaces the grad line of chosen steps
+    ({step number: text}): the step-through page lays out its frames with it."""
+    if rankdir not in RANKDIRS:
+        raise ValueError(f"draw_explained: rankdir must be one of {RANKDIRS}, got {rankdir!r}")
+    graph = graphviz.Digraph(
+        "backward", graph_attr={"rankdir": rankdir, "label": _EXPLAIN_LEGEND, "labelloc": "b",
+                                "fontname": "Helvetica", "fontsize": "9"},
+        node_attr={"fontname": "Helvetica", "fontsize": "10"},
+        edge_attr={"fontname": "Helvetica", "fontsize": "8", "arrowsize": "0.7",
+                   "color": "#b22222", "fontcolor": "#b22222", "dir": "back"})
+    nodes = _explained_parts(explanation)
+    texts = grad_texts or {}
+    for step in explanation.steps:
+        attrs, header, data_text = nodes[step.item]
+        lines = [f"<B>{html.escape(header)}</B>"]
+        if show_values and data_text is not None:
+            lines.append(html.escape(data_text))
+        lines.append(html.escape(texts.get(step.number, _grad_text(step))))
+        graph.node(f"v{step.number}", "<" + "<BR/>".join(lines) + ">", **attrs)
+    number = {step.item: step.number for step in explanation.steps}
+    for step in explanation.steps:
+        for k, edge in enumerate(step.sends):
+            # Drawn input -> op, as the forward pass runs; the arrow (dir=back) points the way
+            # the gradient goes.
+            graph.edge(f"v{number[edge.target]}", f"v{step.number}",
+                       label=_edge_label(explanation, edge), id=f"e{step.number}_{k}")
+    return graph
+
+
+_EXPLAIN_LEGEND = ("#k: step k of the backward pass   red arrows: gradient flow, labelled "
+                   "∂out/∂in and what it sends back (local × upstream grad)   "
+                   "a grad written as a sum: the value was used more than once")
+
+
 def _limit_message(left_out: int, max_nodes: int) -> str:
     return (f"{left_out} more nodes not drawn (max_nodes={max_nodes}): "
             "pass a larger max_nodes, or max_nodes=None to draw everything")
@@ -365,6 +508,139 @@ def _value_boxes(roots: list, items: list) -> dict:
 
 def _boxer(title: str, value: Variable, colour: str):
     return lambda values, grads: _table(_value_cells(title, value, values, grads), colour)
+
+
+# ---- the backward pass as a page to step through -------------------------------------------------
+
+def _exact(value):
+    """A gradient as JSON: a float, or nested lists (the page's data-grad, for tests)."""
+    return value.tolist() if isinstance(value, np.ndarray) else float(value)
+
+
+def explain_frames(explanation) -> list[dict]:
+    """One frame per state of the backward pass: frame 0 has only the seed gradient of the
+    output, frame k the state after step k. A frame: ``step``, ``line`` (the step's text),
+    ``grads`` {step number: (text, exact value, done)} for every value that has received
+    something (partial sums until its own step; the sums are the engine's, in its order), and
+    ``edges`` (the ids of the edges drawn at this step)."""
+    from .explainer import _number
+
+    steps = explanation.steps
+    number = {step.item: step.number for step in steps}
+    partial = {steps[0].number: steps[0].grad}
+    sums = {steps[0].number: []}
+
+    def snapshot(k: int) -> dict:
+        grads = {}
+        for n, value in partial.items():
+            done = n <= k
+            text = _number(value)
+            if len(sums[n]) > 1:
+                text = " + ".join(sums[n]) + " = " + text
+            grads[n] = (f"grad {text}" + ("" if done else " (so far)"), _exact(value), done)
+        return grads
+
+    seed = _number(steps[0].grad)
+    frames = [{"step": 0, "line": f"start: the output {explanation.names[steps[0].item]} "
+               f"gets the seed gradient {seed}", "grads": snapshot(0), "edges": []}]
+    for step in steps:
+        for edge in step.sends:
+            target = number[edge.target]
+            previous = partial.get(target)
+            partial[target] = edge.product if previous is None else previous + edge.product
+            sums.setdefault(target, []).append(_number(edge.product))
+        frames.append({"step": step.number, "line": explanation.line(step),
+                       "grads": snapshot(step.number),
+                       "edges": [f"e{step.number}_{k}" for k in range(len(step.sends))]})
+    return frames
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: Helvetica, Arial, sans-serif; margin: 1em; }}
+#controls {{ margin: 0.5em 0; }} #controls button {{ font-size: 1em; margin-right: 0.5em; }}
+#step {{ font-weight: bold; margin-left: 1em; }}
+#line {{ font-family: monospace; white-space: pre-wrap; background: #f6f6f6; padding: 0.5em; }}
+#graph svg {{ max-width: 100%; height: auto; }}
+table {{ border-collapse: collapse; margin-top: 1em; }}
+td, th {{ border: 1px solid #ccc; padding: 2px 8px; font-family: monospace; }}
+tr.done td {{ background: {visited}; }} tr.current td {{ background: {current}; }}
+.edge {{ transition: opacity 0.2s; }}
+</style></head><body>
+<h2>{title}</h2>
+<div id="controls"><button id="prev">&#9664; previous</button><button id="next">next &#9654;
+</button><span id="step"></span> (left/right arrow keys step too)</div>
+<div id="line"></div>
+<div id="graph">{svg}</div>
+<table><thead><tr><th>step</th><th>value</th><th>op</th><th>grad</th></tr></thead><tbody>
+{rows}
+</tbody></table>
+<script>
+const frames = {frames};
+const last = frames.length - 1;
+let k = 0;
+function gradText(node) {{
+  for (const t of node.querySelectorAll("text")) {{
+    if (t.textContent.startsWith("grad ") || t.dataset.grad) {{ t.dataset.grad = "1"; return t; }}
+  }}
+  return null;
+}}
+function show(i) {{
+  k = Math.max(0, Math.min(last, i));
+  const f = frames[k];
+  document.getElementById("step").textContent = "Step " + k + " of " + last;
+  document.getElementById("line").textContent = f.line;
+  for (let n = 1; n <= last; n++) {{
+    const g = f.grads[n];
+    const node = document.getElementById("v" + n);
+    const shape = node.querySelector("path, polygon, ellipse");
+    shape.style.fill = n < k ? "{visited}" : n === k ? "{current}"
+      : g ? "{pending}" : "{unreached}";
+    gradText(node).textContent = g ? g[0].replace(" (so far)", "") : "grad —";
+    const cell = document.getElementById("grad-v" + n);
+    cell.textContent = g ? g[0] : "—";
+    cell.dataset.grad = g ? JSON.stringify(g[1]) : "";
+    const row = document.getElementById("row-v" + n);
+    row.className = n < k ? "done" : n === k ? "current" : "";
+  }}
+  for (const e of document.querySelectorAll("g.edge")) {{
+    const sent = Number(e.id.slice(1).split("_")[0]);
+    e.style.opacity = sent <= k ? 1 : 0.12;
+    for (const p of e.querySelectorAll("path")) p.style.strokeWidth = sent === k ? 3 : 1;
+  }}
+}}
+document.getElementById("prev").addEventListener("click", () => show(k - 1));
+document.getElementById("next").addEventListener("click", () => show(k + 1));
+document.addEventListener("keydown", (event) => {{
+  if (event.key === "ArrowRight") show(k + 1);
+  if (event.key === "ArrowLeft") show(k - 1);
+}});
+show(0);
+</script></body></html>
+"""
+
+
+def explain_html(explanation, title: str = "The backward pass, step by step",
+                 rankdir: str = "LR") -> str:
+    """A self-contained HTML page (no network: the SVG, styles and script are inline) that steps
+    through the backward pass of ``explanation``: one frame per step, visited values coloured,
+    the grads as they stand, previous/next buttons and the left/right arrow keys. The graph is
+    laid out once (by Graphviz's ``dot``), so it does not move between frames."""
+    svg = draw_explained(explanation, rankdir=rankdir).pipe(format="svg").decode("utf-8")
+    svg = svg[svg.index("<svg"):]  # without the XML prologue and its DTD address
+    rows = []
+    for step in explanation.steps:
+        kind = step.item.name() if isinstance(step.item, Function) else "leaf"
+        rows.append(f'<tr id="row-v{step.number}"><td>#{step.number}</td>'
+                    f"<td>{html.escape(explanation.names[step.item])}</td>"
+                    f'<td>{html.escape(kind)}</td><td id="grad-v{step.number}"></td></tr>')
+    frames = [{**frame, "grads": {str(n): list(g) for n, g in frame["grads"].items()}}
+              for frame in explain_frames(explanation)]
+    return _PAGE.format(title=html.escape(title), svg=svg, rows="\n".join(rows),
+                        frames=json.dumps(frames).replace("</", "<\\/"),
+                        visited=_VISITED, current=_CURRENT, pending="#eef6ff",
+                        unreached=_PENDING)
 
 
 # ---- command line ------------------------------------------------------------------------------
@@ -475,14 +751,131 @@ def finish_command(parser: argparse.ArgumentParser, args: argparse.Namespace,
     return 0
 
 
+def _explain_neuron():
+    """micrograd's neuron, before backward (the explainer runs its own backward pass)."""
+    x1, x2 = Scalar(2.0, name="x1"), Scalar(0.0, name="x2")
+    w1, w2 = Scalar(-3.0, name="w1"), Scalar(1.0, name="w2")
+    b = Scalar(6.8813735870195432, name="b")
+    x1w1, x2w2 = x1 * w1, x2 * w2
+    n = x1w1 + x2w2 + b
+    o = n.tanh()
+    kept = []
+    for value, name in ((x1w1, "x1*w1"), (x2w2, "x2*w2"), (n, "n"), (o, "o")):
+        value.name = name
+        value.retain_grad()  # names (and data) of the inner values, while they are alive
+        kept.append(value)
+    return o, kept
+
+
+def _explain_fanout():
+    """A value used twice: its grad is the sum of two contributions."""
+    a, b = Scalar(1.5, name="a"), Scalar(-0.8, name="b")
+    c = a * b
+    d = c + a
+    dc = d * c
+    e = dc.tanh()
+    kept = []
+    for value, name in ((c, "c"), (d, "d"), (dc, "dc"), (e, "e")):
+        value.name = name
+        value.retain_grad()
+        kept.append(value)
+    return e, kept
+
+
+def _explain_expression():
+    """A tiny Tensor expression: 2x2 matmul, tanh, sum."""
+    x = Tensor([[1.0, -2.0], [0.5, 1.5]], dtype="float64", requires_grad=True, name="x")
+    w = Tensor([[0.3, -0.4], [0.2, 0.1]], dtype="float64", requires_grad=True, name="w")
+    loss = (x @ w).tanh().sum()
+    loss.name = "loss"
+    return loss, []
+
+
+EXPLAIN_EXAMPLES = {"neuron": _explain_neuron, "fanout": _explain_fanout,
+                    "expression": _explain_expression}
+
+
+def _explain_source(source: str):
+    """The value named ``out`` by a Python file or code (run with ag, Scalar, Tensor and np
+    defined), and what must stay alive with it."""
+    path = Path(source)
+    code = path.read_text() if source.endswith(".py") and path.is_file() else source
+    import autograd_core
+
+    namespace = {"ag": autograd_core, "Scalar": Scalar, "Tensor": Tensor, "np": np,
+                 "__name__": "__explain__"}
+    exec(compile(code, str(path) if code is not source else "<explain>", "exec"), namespace)
+    out = namespace.get("out")
+    if not isinstance(out, Variable):
+        got = type(out).__name__ if "out" in namespace else "no variable out"
+        raise ValueError("the code must assign the value to explain (a Scalar or Tensor) to a "
+                         f"variable named out; got {got}")
+    return out, list(namespace.values())
+
+
+def explain_main(argv) -> int:
+    """``python -m autograd_core explain``: the backward pass of an example or your own code,
+    as a page to step through (``-o backward.html``), a picture (.svg, .png, .pdf) or text."""
+    prog = "python -m autograd_core explain"
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Show the backward pass step by step: an HTML page with previous/next "
+                    "buttons (-o NAME.html, the default), a picture (-o NAME.svg/.png/.pdf) or "
+                    "text (--text). SOURCE is a Python file or code that assigns the value to "
+                    "explain to `out` (with ag, Scalar, Tensor and np defined), e.g. "
+                    "\"a = Scalar(2.0, name='a'); out = (a * a).tanh()\".")
+    parser.add_argument("source", nargs="?", help="a .py file or Python code defining out")
+    parser.add_argument("--example", choices=sorted(EXPLAIN_EXAMPLES), default="neuron",
+                        help="built-in example when no SOURCE is given (default: neuron)")
+    parser.add_argument("-o", "--output", default="backward.html",
+                        help="file to write: .html (step-through page), .svg, .png or .pdf")
+    parser.add_argument("--rankdir", choices=RANKDIRS, default="LR")
+    parser.add_argument("--text", action="store_true",
+                        help="print the steps as text instead of writing a file")
+    args = parser.parse_args(argv)
+    path = Path(args.output)
+    suffix = path.suffix.lstrip(".").lower()
+    if not args.text and suffix not in ("html", *FORMATS):
+        parser.error(f"cannot write {args.output!r}: the suffix picks what is written: .html "
+                     f"(a page to step through) or {', '.join('.' + f for f in FORMATS)}")
+    from .explainer import explain
+
+    try:
+        out, kept = (_explain_source(args.source) if args.source is not None
+                     else EXPLAIN_EXAMPLES[args.example]())
+        explanation = explain(out)
+        if args.text:
+            print(explanation)
+            return 0
+        if suffix == "html":
+            path.write_text(explain_html(explanation, rankdir=args.rankdir), encoding="utf-8")
+        else:
+            draw_explained(explanation, rankdir=args.rankdir).render(
+                outfile=path, format=suffix, cleanup=True)
+    except graphviz.ExecutableNotFound:
+        print(f"{prog}: error: Graphviz's `dot` program was not found: install Graphviz "
+              "(Debian/Ubuntu: apt-get install graphviz), or pass --text", file=sys.stderr)
+        return 1
+    except (OSError, ValueError, SyntaxError, NameError, TypeError, AutogradError) as error:
+        print(f"{prog}: error: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    del kept
+    print(path)
+    return 0
+
+
 def main(argv=None) -> int:
-    """Command line: render one of the core's built-in examples to a file.
+    """Command line: render one of the core's built-in examples to a file; ``explain ...``
+    shows a backward pass step by step (see :func:`explain_main`).
 
     ``python -m autograd_core [--example neuron|expression] [-o graph.png] [--dot]``;
     ``python -m autograd_core.viz`` and the ``autograd-viz`` console script run the same. Saved
     models are drawn by nn's command line, ``python -m nn MODEL``: the core does not know nn.
     Returns the exit status.
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["explain"]:
+        return explain_main(argv[1:])
     prog = "python -m autograd_core"
     parser = argparse.ArgumentParser(
         prog=prog,

@@ -23,6 +23,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # The `dot` binary renders graphs (the examples' pictures; tests/test_viz.py renders real files).
 command -v dot >/dev/null 2>&1 || apt_install graphviz
+# Debian's Chromium: tests/test_explain.py steps through the backward-pass HTML page in it, driven
+# by Playwright (pip, dev extra), which is pointed at this browser instead of downloading its own.
+[ -x /usr/bin/chromium ] || apt_install chromium
 # Fashion-MNIST's IDX files come from Debian, never from a download (its example and tests).
 dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || apt_install dataset-fashion-mnist
 # The names example learns from the English word list of Debian's wamerican (never downloaded).
