@@ -50,6 +50,10 @@ class GradientFlow:
     Use it as a ``fit`` callback (it never stops training), or in a loop of your own: call
     ``end_epoch()`` after each epoch. ``remove()`` (or leaving a ``with`` block) takes the hooks
     off the parameters. A monitor watches the parameters the model has when it is made.
+
+    Cost per backward pass: a norm and a float64 copy of each watched parameter (to measure the
+    next update). Under ``fit(distributed=True)`` each rank records its own gradients, before
+    they are averaged over the ranks.
     """
 
     def __init__(self, model: Module, which: str = "weights", histogram_size: int = 10_000):
@@ -84,9 +88,14 @@ class GradientFlow:
     # ---- recording ------------------------------------------------------------------------------
     def _hook(self, name: str):
         def record(grad) -> None:  # returns None: the gradient goes on unchanged
-            values = np.asarray(grad.data)
-            self._norms[name].append(float(np.linalg.norm(values.astype(np.float64).ravel())))
-            self._last_grad[name] = values
+            values = np.asarray(grad.data).ravel()
+            self._norms[name].append(float(np.linalg.norm(values.astype(np.float64))))
+            # A thinned copy: the gradient array itself may still change (clip_grad_norm_ and
+            # accumulation into .grad work in place).
+            if values.size > self.histogram_size:
+                values = values[np.linspace(0, values.size - 1, self.histogram_size)
+                                .astype(np.int64)]
+            self._last_grad[name] = np.array(values, dtype=np.float64)
             self._close_update(name)
             self._before[name] = np.array(self._params[name].data, dtype=np.float64)
         return record
@@ -114,10 +123,7 @@ class GradientFlow:
             self.grad_norm[name].append(float(np.mean(norms)) if norms else math.nan)
             self.update_ratio[name].append(float(np.mean(ratios)) if ratios else math.nan)
             last = self._last_grad[name]
-            flat = np.empty(0) if last is None else last.ravel()
-            if flat.size > self.histogram_size:
-                flat = flat[np.linspace(0, flat.size - 1, self.histogram_size).astype(np.int64)]
-            self.grad_values[name].append(np.array(flat, dtype=np.float64))
+            self.grad_values[name].append(np.empty(0) if last is None else last)
             norms.clear()
             ratios.clear()
             self._last_grad[name] = None

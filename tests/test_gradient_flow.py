@@ -101,6 +101,21 @@ def test_a_manual_loop_ends_epochs_itself_and_remove_stops_recording():
     assert np.isnan(flow.grad_norm["0.weight"][2]) and "removed" in repr(flow)
 
 
+def test_recorded_gradients_are_not_changed_by_clipping_afterwards():
+    # clip_grad_norm_ scales .grad in place after the hook has seen it: the records keep the
+    # gradient backward produced, d(sum((x W)^2))/dW = 2 x^T (x W).
+    model = nn.Dense(2, 2, bias=False, rng=0, dtype=np.float64)
+    x = np.array([[1.0, 2.0], [3.0, -1.0]])
+    flow = nn.GradientFlow(model)
+    (model(ag.Tensor(x)) ** 2).sum().backward()
+    nn.clip_grad_norm_(model.parameters(), max_norm=1e-3)
+    flow.end_epoch()
+    by_hand = 2 * x.T @ (x @ model.weight.data)
+    np.testing.assert_allclose(flow.grad_values["weight"][0], by_hand.ravel(), rtol=1e-12)
+    assert flow.grad_norm["weight"][0] == pytest.approx(np.linalg.norm(by_hand), rel=1e-12)
+    assert np.linalg.norm(model.weight.grad.data) == pytest.approx(1e-3)
+
+
 def test_histogram_values_are_thinned_to_histogram_size():
     model = nn.Dense(10, 10, rng=0, dtype=np.float64)
     flow = nn.GradientFlow(model, histogram_size=7)
