@@ -43,7 +43,10 @@ def test_notebook_is_committed_without_outputs(path):
 # whatever else the kernel named 'python3' happens to start.
 _SAME_PYTHON = f"""
 import os, sys
-assert os.path.realpath(sys.prefix) == {os.path.realpath(sys.prefix)!r}, sys.prefix
+assert os.path.realpath(sys.prefix) == {os.path.realpath(sys.prefix)!r}, (
+    f"the kernel 'python3' runs the Python of {{sys.prefix}}, not this environment's "
+    "({sys.prefix}): install ipykernel here (pip install -e '.[notebooks]') and remove the "
+    "other 'python3' kernel spec (jupyter kernelspec list)")
 assert os.environ.get("NOTEBOOK_QUICK") == "1"
 """
 
