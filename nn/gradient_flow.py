@@ -42,7 +42,8 @@ class GradientFlow:
     epoch's means to:
 
     - ``grad_norm[name]``: mean gradient norm per epoch (nan for an epoch with no backward),
-    - ``update_ratio[name]``: mean update/weight ratio per epoch (nan without a step),
+    - ``update_ratio[name]``: mean update/weight ratio per epoch (0 where the weights did not
+      move; nan for an epoch with no backward),
     - ``epochs``: the epoch numbers,
     - ``grad_values[name]``: the gradient of the epoch's last backward pass, flattened (at most
       ``histogram_size`` evenly spaced elements, for :meth:`plot_histograms`), per epoch.
