@@ -7,13 +7,14 @@ has a gradient (and a second one) without hand-written backward code.
 # Where things are: module.py (Module, Parameter, containers), layers.py (dense layers and
 # activations), convolution.py, normalization.py, embedding.py, attention.py (the layers of CNNs
 # and transformers), losses.py, optim.py, schedules.py, data.py, training.py (fit), serialization.py
-# (save/load), onnx_export.py (export to ONNX), viz.py (pictures); distributed.py (MPI) is
-# imported on its own: nn.distributed.
+# (save/load), onnx_export.py (export to ONNX), viz.py (pictures), gradient_flow.py (watching
+# gradients during fit); distributed.py (MPI) is imported on its own: nn.distributed.
 from . import data, functional, init, optim, schedules, serialization, training
 from .attention import MultiHeadAttention, TransformerLM, transformer_block
 from .convolution import AvgPool2d, Conv1d, Conv2d, MaxPool2d
 from .data import DataLoader, batches, train_val_split
 from .embedding import Embedding
+from .gradient_flow import GradientFlow
 from .layers import (
     GELU,
     Dense,
@@ -72,4 +73,5 @@ __all__ = [
     "TransformerLM", "transformer_block",
     "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "MaxPool2d",
     "export_onnx",
+    "GradientFlow",
 ]

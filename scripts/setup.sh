@@ -33,5 +33,6 @@ dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || apt_install dataset-fashion-mni
 # The examples extra (matplotlib, tqdm, scikit-learn's bundled datasets) serves the examples and
 # their end-to-end tests; dev brings pytest and hypothesis; distributed brings mpi4py and Open
 # MPI's mpiexec (.venv/bin/mpiexec), which tests/test_distributed.py launches; special brings
-# scipy for digamma/polygamma; onnx brings onnx and onnxruntime (nn.export_onnx and its tests).
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev,examples,distributed,special,onnx]"
+# scipy for digamma/polygamma; onnx brings onnx and onnxruntime (nn.export_onnx and its tests);
+# notebooks brings nbclient and ipykernel (tests/test_notebooks.py runs every notebook).
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev,examples,distributed,special,onnx,notebooks]"
