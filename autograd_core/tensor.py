@@ -199,6 +199,10 @@ class Tensor(Variable):
         else:
             raise TypeError(f"grad: expected None or a Tensor/numpy array of shape "
                             f"{self.data.shape}, got {type(value).__name__} {value!r:.40}")
+        if isinstance(value, Tensor) and raw.dtype == self.data.dtype \
+                and raw.dtype.kind == "f" and raw.shape == self.data.shape:
+            return value  # kept as given, as PyTorch keeps the tensor assigned (the common case:
+            # checked first, as formatting the message below costs more than the assignment)
         what = (f"grad: a gradient of shape {raw.shape} and dtype {raw.dtype} cannot be the "
                 f"gradient of a tensor of shape {self.data.shape} and dtype {self.data.dtype}")
         if raw.shape != self.data.shape:
@@ -206,8 +210,6 @@ class Tensor(Variable):
         if not _is_float(raw.dtype):
             raise DTypeError(f"{what}: expected a floating-point dtype")
         if isinstance(value, Tensor):
-            if raw.dtype == self.data.dtype:
-                return value  # kept as given, as PyTorch keeps the tensor assigned
             return ops.astype(value, self.data.dtype) if value._requires_grad else \
                 Tensor._from_op(raw.astype(self.data.dtype), None)
         return Tensor._from_op(np.array(raw, dtype=self.data.dtype), None)  # a copy

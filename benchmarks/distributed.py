@@ -3,8 +3,11 @@
 The Fashion-MNIST MLP step (784-256-128-10, Adam, float32) at batch 128 per process, timed in
 2 ranks under ``mpiexec -n 2`` against 1 plain process, each with 1 BLAS thread: examples per
 second (the ratio is the speedup; the target is at least 1.7x), the share of the 2-rank step
-spent in gradient communication (starting and waiting for the bucketed allreduce), and one
-blocking allreduce of the whole gradient on its own (its bandwidth).
+spent in gradient communication (the bucketed allreduce, waiting for the other rank included),
+and one blocking allreduce of the whole gradient on its own (its bandwidth). The second row's
+note breaks each rank's CPU time per step down (forward and backward, ``finish()``: packing,
+allreduce and waiting, and the optimizer step), against the lone process's: CPU time is what
+stays comparable when other programs load the machine.
 
 Each measurement is a fresh subprocess (``python -m benchmarks.distributed worker ...``), the
 two kinds alternating, and the medians are reported with the CPU time of all the processes
@@ -76,6 +79,15 @@ def distributed(s) -> list:
     speedup = one / two
     share = median(2, "comm_s") / median(2, "step_s")
     full = runs[2][0]
+
+    def phases(ranks):  # each rank's CPU ms per step in each phase, median over the runs
+        return [{name: statistics.median(run["phases"][r][name] for run in runs[ranks]) * 1e3
+                 for name in runs[ranks][0]["phases"][r]} for r in range(ranks)]
+
+    breakdown = "; ".join(
+        f"{label}: " + ", ".join(f"{name} {ms:.2f}" for name, ms in part.items())
+        for label, part in [("1 process", phases(1)[0])]
+        + [(f"rank {r}", part) for r, part in enumerate(phases(2))])
     note = (f"speedup {speedup:.2f}x (target >= 1.7x); CPU time {two_cpu * 1e6:.1f} against "
             f"{one_cpu * 1e6:.1f} ms/1k examples (all ranks' processes); load average "
             f"{load:.2f} before, "
@@ -87,7 +99,7 @@ def distributed(s) -> list:
         Row("distributed", "gradient allreduce share of the 2-rank step", "%", 100 * share,
             note=f"buckets {[round(b / 1024) for b in full['bucket_bytes']]} KiB; step "
                  f"{median(2, 'step_s') * 1e3:.2f} ms, communication "
-                 f"{median(2, 'comm_s') * 1e3:.2f} ms"),
+                 f"{median(2, 'comm_s') * 1e3:.2f} ms; CPU ms per step ({breakdown})"),
         Row("distributed", f"one blocking allreduce of the {full['grad_bytes'] / 2**20:.2f} MiB "
             "gradient, 2 ranks", "ms", median(2, "allreduce_s") * 1e3,
             note=f"{full['grad_bytes'] / median(2, 'allreduce_s') / 1e9:.2f} GB/s "
@@ -116,30 +128,43 @@ def _worker(steps: int) -> None:
     batches = [(x[i:i + BATCH], y[i:i + BATCH])
                for i in range(rank * BATCH, len(x) - BATCH, ranks * BATCH)]
 
+    clock = time.process_time
+    phases = {"compute": 0.0, "finish": 0.0, "optimizer": 0.0}  # this rank's CPU seconds
+
     def step(i):
         xb, yb = batches[i % len(batches)]
+        t0 = clock()
         optimizer.zero_grad()
         nn.cross_entropy(model(Tensor._from_op(xb, None)), Tensor._from_op(yb, None)).backward()
+        t1 = clock()
         if dp is not None:
             dp.finish()
+        t2 = clock()
         optimizer.step()
+        t3 = clock()
+        phases["compute"] += t1 - t0
+        phases["finish"] += t2 - t1
+        phases["optimizer"] += t3 - t2
 
     for i in range(10):
         step(i)
     if dp is not None:
         dp.comm.Barrier()
         dp.comm_seconds = 0.0
+    phases.update(dict.fromkeys(phases, 0.0))
     started, cpu_started = time.perf_counter(), time.process_time()
     for i in range(steps):
         step(i)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    mine = {name: seconds / steps for name, seconds in phases.items()}
     result = {"step_s": wall / steps, "cpu_s": cpu / steps, "comm_s": 0.0, "allreduce_s": 0.0,
-              "bucket_bytes": [], "grad_bytes": sum(p.data.nbytes for p in model.parameters())}
+              "bucket_bytes": [], "grad_bytes": sum(p.data.nbytes for p in model.parameters()),
+              "phases": [mine]}
     if dp is not None:
         from mpi4py import MPI
         total_cpu = dp.comm.allreduce(cpu)  # every rank's CPU time counts
         result.update(cpu_s=total_cpu / steps, comm_s=dp.comm_seconds / steps,
-                      bucket_bytes=dp.bucket_sizes)
+                      bucket_bytes=dp.bucket_sizes, phases=dp.comm.gather(mine))
         flat = np.concatenate([p.data.ravel() for p in model.parameters()])
         times = []
         for _ in range(20):

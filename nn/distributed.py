@@ -24,7 +24,7 @@ A hand-written loop uses :class:`DataParallel` and :func:`shard_batches`::
             dp.finish(contribution=0.0)
         else:
             dp.contribution = len(xb) / total   # this rank's share of the global batch
-            nn.mse_loss(model(Tensor(xb)), Tensor(yb)).backward()  # buckets reduce as they fill
+            nn.mse_loss(model(Tensor(xb)), Tensor(yb)).backward()
             dp.finish()              # wait: .grad is now the global batch's gradient
         optimizer.step()
     dp.close()                       # the gradient hooks come off
@@ -222,9 +222,10 @@ def _buffers(model: Module) -> list:
 # ---- gradient averaging -------------------------------------------------------------------------
 
 class _Bucket:
-    """Several parameters' gradients in one flat buffer, reduced by one nonblocking call."""
+    """Several parameters' gradients in one flat buffer, reduced by one allreduce; each
+    parameter's ``.grad`` is a view into it after :meth:`DataParallel.finish`."""
 
-    __slots__ = ("params", "flat", "views", "ready", "request")
+    __slots__ = ("params", "flat", "views")
 
     def __init__(self, params, dtype):
         self.params = params
@@ -233,41 +234,44 @@ class _Bucket:
         for p in params:
             self.views.append(self.flat[offset:offset + p.size].reshape(p.shape))
             offset += p.size
-        self.ready = [False] * len(params)
-        self.request = None
 
 
 class DataParallel:
     """Keep one model equal on every rank: broadcast rank 0's parameters (and buffers) at
     start, and average the gradients across ranks after each backward.
 
-    The parameters are grouped in buckets of about ``bucket_bytes`` (a flat buffer each, in
-    reverse parameter order, roughly the order backward completes them). A hook on every
-    parameter copies its gradient into its bucket as backward produces it; a bucket that is
-    full starts a nonblocking allreduce (MPI ``Iallreduce``) at once, so reducing one bucket
-    overlaps with filling the next. :meth:`finish` waits for them and writes the result into
-    each parameter's ``.grad``: call it between ``backward()`` and ``optimizer.step()``.
+    The parameters are grouped in buckets of at most ``bucket_bytes`` (4 MiB; a flat buffer
+    each, in reverse parameter order, the order backward reaches them; a parameter larger than
+    that gets a bucket of its own). :meth:`finish`, called between ``backward()`` and
+    ``optimizer.step()``, copies each ``.grad`` (weighted) into its bucket, sums every bucket
+    over the ranks with one blocking ``MPI_Allreduce`` each, and leaves each parameter's
+    ``.grad`` a view into its bucket holding the result (no copy back; the next :meth:`finish`
+    overwrites it, as with PyTorch DDP's ``gradient_as_bucket_view``).
 
-    How much overlaps depends on the engine: it completes a parameter's (a leaf's) gradient only
-    once the whole graph has been walked, so the hooks fire together at the end of backward,
-    and the reduction of the first bucket overlaps with copying the later ones rather than
-    with computing them. Buckets still matter: one call per bucket instead of one per
-    parameter, and a buffer MPI can send in large pieces.
+    Why blocking, after backward, rather than a nonblocking ``Iallreduce`` per bucket started
+    from gradient hooks as buckets fill: this engine completes a parameter's (a leaf's)
+    gradient only once the whole graph has been walked, so every bucket fills in one burst at
+    the end of backward, with nothing left to overlap but the copying; Open MPI (no progress
+    thread) advances a nonblocking collective only inside MPI calls; and starting and completing
+    one costs more than the blocking call. Measured in the Fashion-MNIST MLP step on 2 ranks
+    (0.9 MiB of float32 gradient, lower quartiles): two ``Allreduce`` 0.55-0.72 ms, two
+    ``Iallreduce`` + ``Waitall`` 0.82-1.15 ms; and fewer, larger calls are faster: one bucket
+    0.45 ms, two 0.55 ms, four 0.66 ms (benchmarks/README.md). An engine that fired a leaf's
+    hooks at its last use would make starting buckets from the hooks worth it again. The hooks
+    here only refuse a second backward before :meth:`finish`.
 
     Each rank's gradient is weighted by ``contribution`` before the sum (default
     ``1 / world_size``: equal batches, a plain average). With uneven shards, set it to this
     rank's examples / the global batch's, which makes the result exactly the gradient of the
     mean loss over the global batch; :func:`shard_batches` yields both numbers.
 
-    Bucket launch order is fixed (bucket 0, 1, ...) whatever order the hooks fire in, because
-    MPI requires every rank to start its collectives in the same order.
-
     Buffers (BatchNorm's running statistics), which each rank updates from its own examples,
     are broadcast from rank 0 after every :meth:`finish` (``broadcast_buffers=True``, PyTorch
-    DDP's default), so that the ranks' models stay equal in eval mode and in checkpoints.
+    DDP's default), so that the ranks' models stay equal in eval mode and in checkpoints. A
+    model that has no buffers when it is wrapped has one collective per step: the gradients'.
     """
 
-    def __init__(self, model: Module, bucket_bytes: int = 1 << 19, comm_=None,
+    def __init__(self, model: Module, bucket_bytes: int = 1 << 22, comm_=None,
                  broadcast_buffers: bool = True):
         self.model = model
         self.broadcast_buffers = broadcast_buffers
@@ -275,9 +279,9 @@ class DataParallel:
         self.world_size = self.comm.Get_size()
         broadcast_model(model, 0, self.comm)
         self.contribution = 1.0 / self.world_size
+        self._has_buffers = bool(_buffers(model))
         self._sync = True
-        self._next_launch = 0
-        self.comm_seconds = 0.0   # time spent in MPI calls for gradients (launch + wait)
+        self.comm_seconds = 0.0   # time spent in the gradients' MPI calls (waits included)
         self.steps = 0
         params = [p for p in model.parameters() if p.requires_grad]
         self._buckets: list[_Bucket] = []
@@ -291,50 +295,29 @@ class DataParallel:
             dtype = p.dtype
         if current:
             self._buckets.append(_Bucket(current, dtype))
-        self._handles = []
-        for b, bucket in enumerate(self._buckets):
-            for i, p in enumerate(bucket.params):
-                self._handles.append(p.register_hook(self._make_hook(b, i)))
+        self._reached: set = set()   # ids of the parameters a backward reached since finish()
+        self._handles = [p.register_hook(self._make_hook(p)) for p in params]
 
     @property
     def bucket_sizes(self) -> list[int]:
-        """Bytes per bucket, in launch order."""
+        """Bytes per bucket, in reduction order."""
         return [bucket.flat.nbytes for bucket in self._buckets]
 
-    def _make_hook(self, b: int, i: int):
-        bucket = self._buckets[b]
-        param, view = bucket.params[i], bucket.views[i]
+    def _make_hook(self, param):
+        key = id(param)
 
         def hook(grad):
             if not self._sync:
                 return None
-            if bucket.ready[i]:
+            if key in self._reached:
                 raise RuntimeError("nn.distributed.DataParallel: a second backward reached "
                                    "the parameters before finish() reduced the first one's "
                                    "gradients: call dp.finish() after each backward (or "
                                    "accumulate inside dp.no_sync())")
-            # What .grad will hold after this backward: what it held (accumulated under
-            # no_sync) plus this gradient, weighted by this rank's share.
-            np.multiply(grad.data, self.contribution, out=view)
-            if param.grad is not None:
-                np.add(view, param.grad.data * self.contribution, out=view)
-            bucket.ready[i] = True
-            self._launch_ready()
+            self._reached.add(key)
             return None
 
         return hook
-
-    def _launch_ready(self) -> None:
-        started = time.perf_counter()
-        mpi = None
-        while self._next_launch < len(self._buckets):
-            bucket = self._buckets[self._next_launch]
-            if not all(bucket.ready):
-                break
-            mpi = mpi or _mpi()
-            bucket.request = self.comm.Iallreduce(mpi.IN_PLACE, bucket.flat, op=mpi.SUM)
-            self._next_launch += 1
-        self.comm_seconds += time.perf_counter() - started
 
     @contextmanager
     def no_sync(self):
@@ -348,42 +331,39 @@ class DataParallel:
             self._sync = previous
 
     def finish(self, contribution: float | None = None) -> None:
-        """Wait for the gradients' allreduce and write the sums into ``.grad``.
+        """Sum the ranks' gradients, each weighted by its ``contribution``, into every
+        parameter's ``.grad`` (a view into its bucket afterwards).
 
-        A parameter that got no gradient in this backward on this rank (unused, or this rank
-        had no examples: pass ``contribution=0`` then, without a backward) adds what its
-        ``.grad`` holds (zero if None) in its place, so every rank still joins every bucket."""
+        A parameter without a gradient on this rank (unused, or this rank had no examples:
+        pass ``contribution=0`` then, without a backward) adds zero, so every rank still joins
+        every bucket; what ``.grad`` accumulated (under :meth:`no_sync` too) is what counts."""
         if contribution is not None:
             self.contribution = float(contribution)
+        weight = self.contribution
+        mpi = _mpi()
         for bucket in self._buckets:
-            for i, ready in enumerate(bucket.ready):
-                if not ready:
-                    p = bucket.params[i]
-                    if p.grad is None:
-                        bucket.views[i][...] = 0
-                    else:
-                        np.multiply(p.grad.data, self.contribution, out=bucket.views[i])
-                    bucket.ready[i] = True
-        self._launch_ready()
-        started = time.perf_counter()
-        _mpi().Request.Waitall([bucket.request for bucket in self._buckets])
-        self.comm_seconds += time.perf_counter() - started
-        for bucket in self._buckets:
-            bucket.request = None
-            bucket.ready = [False] * len(bucket.params)
             for p, view in zip(bucket.params, bucket.views):
                 grad = p.grad
-                if grad is not None and grad.data.flags.writeable and grad.data.dtype == p.dtype:
-                    grad.data[...] = view
-                else:
-                    p.grad = view.copy()
-        self._next_launch = 0
+                if grad is None:
+                    view[...] = 0
+                else:  # one pass; in place when .grad is already this view (no zero_grad)
+                    np.multiply(grad.data, weight, out=view)
+            started = time.perf_counter()
+            self.comm.Allreduce(mpi.IN_PLACE, bucket.flat, op=mpi.SUM)
+            self.comm_seconds += time.perf_counter() - started
+            for p, view in zip(bucket.params, bucket.views):
+                grad = p.grad
+                if grad is None or grad.data is not view:
+                    p.grad = Tensor._from_op(view, None)
+        self._reached.clear()
         self.steps += 1
         if self.broadcast_buffers:
             # Buffers (BatchNorm's running statistics) are updated by each rank's own batch:
             # rank 0's go to every rank after each step, as PyTorch's DDP does by default, so
             # the ranks keep one model (and eval mode or a checkpoint sees the same on all).
-            buffers = _buffers(self.model)
+            # (Looked up afresh, as a module may replace its arrays, but only for a model that
+            # had buffers when it was wrapped: walking the modules costs ~0.05 ms a step.)
+            buffers = _buffers(self.model) if self._has_buffers else None
             if buffers:
                 _broadcast(buffers, 0, self.comm)
 

@@ -176,6 +176,35 @@ def test_hand_written_loop_with_no_sync_accumulation(tmp_path):
         assert_same_params(load_params(tmp_path, "grad", r), want, 1e-12)
 
 
+def test_finish_without_zero_grad_accumulates_like_one_process(tmp_path):
+    # After finish() each .grad is a view into its bucket; a loop that never zeroes them makes
+    # the next backward add into that view, and the next finish() must reduce what it holds
+    # (not lose or double it): .grad = G1 + G2, the global batches' gradients, on both ranks.
+    result = run_ranks(tmp_path, """
+        model = make_model(0)
+        dp = dist.DataParallel(model, bucket_bytes=256)   # several buckets
+        x, y = data()
+        for start in (0, 12):   # two global batches of 12, 6 examples per rank
+            mine = slice(start + 6 * RANK, start + 6 * RANK + 6)
+            nn.cross_entropy(model(Tensor(x[mine])), Tensor(y[mine])).backward()
+            dp.finish()
+        np.savez(OUT / f"grad_rank{RANK}.npz",
+                 **{name: p.grad.data for name, p in model.named_parameters()})
+    """)
+    check_ok(result)
+    model = make_model(0)
+    x, y = data()
+    want = {}
+    for start in (0, 12):
+        for p in model.parameters():
+            p.grad = None
+        nn.cross_entropy(model(Tensor(x[start:start + 12])), Tensor(y[start:start + 12])).backward()
+        for name, p in model.named_parameters():
+            want[name] = want.get(name, 0) + p.grad.data
+    for r in (0, 1):
+        assert_same_params(load_params(tmp_path, "grad", r), want, 1e-12)
+
+
 # ---- item: sharding ------------------------------------------------------------------------
 
 def test_shards_cover_every_example_once_per_epoch(tmp_path):
