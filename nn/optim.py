@@ -55,6 +55,7 @@ import numpy as np
 
 import autograd_core as ag
 from autograd_core import Tensor, enable_grad, no_grad
+from autograd_core.compiler import opaque
 from autograd_core.errors import DTypeError, ShapeError, StateDictError
 
 from .module import Module
@@ -341,11 +342,13 @@ class Optimizer:
         return _lr_value(self.param_groups[0]["lr"], self.step_count, type(self).__name__)
 
     # ---- stepping --------------------------------------------------------------------------------
+    @opaque  # compiled functions run it again on every call (see ag.compile)
     def zero_grad(self) -> None:
         """Forget the parameters' gradients (set them to None)."""
         for p in self.params:
             p.grad = None
 
+    @opaque  # its step count and schedule change every call: a replay runs it again
     def step(self) -> None:
         """Update every parameter that has a gradient, then count the step.
 
