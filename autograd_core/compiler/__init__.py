@@ -75,11 +75,11 @@ def _object_key(obj, modules: dict):
 class _Traced:
     """The state of one signature: the first recording, then the program."""
 
-    __slots__ = ("first", "program", "objects")
+    __slots__ = ("first", "programs", "objects")
 
     def __init__(self):
-        self.first = None
-        self.program = None
+        self.first = None  # (recording, output spec) of a call waiting for its second
+        self.programs = []
         self.objects = None
 
 
@@ -150,18 +150,18 @@ class Compiled:
         state = self._cache.get(key)
         if state is None:
             state = self._cache[key] = _Traced()
-        program = state.program
-        if program is not None and program.matches():
-            return program(flat)
+        for program in state.programs:  # one per set of guards (module modes, shapes)
+            if program.matches():
+                return program(flat)
         rec, result, output = self._trace(args, kwargs, flat)
         state.objects = (args, kwargs)  # the ids in the signature stay those objects'
-        if state.first is None or program is not None:  # a first recording, or a failed guard
-            state.first, state.program = (rec, output), None
+        if state.first is None or _guard_key(state.first[0]) != _guard_key(rec):
+            state.first = (rec, output)
         else:
             (first, first_output), state.first = state.first, None
             _compare(first, rec)
-            state.program = _build(first, first_output)
-        return result
+            state.programs.append(_build(first, first_output))
+        return _detached(result)
 
     def _trace(self, args, kwargs, flat):
         rec = Recorder(flat)
@@ -169,6 +169,17 @@ class Compiled:
             result = self.fn(*args, **kwargs)
             output = _output_spec(result, rec)
         return rec, result, output
+
+
+def _detached(result):
+    """What a traced call returns: as a replay would, computed Tensors without their graph."""
+    if isinstance(result, Tensor) and result._grad_fn is not None:
+        return Tensor._from_op(result.data, None)
+    if isinstance(result, (list, tuple)) and not hasattr(result, "_fields"):
+        return type(result)(_detached(r) for r in result)
+    if isinstance(result, dict):
+        return {k: _detached(v) for k, v in result.items()}
+    return result
 
 
 def _output_spec(result, rec):
@@ -195,10 +206,18 @@ def _same(a, b) -> bool:
         return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
     if isinstance(a, float) and isinstance(b, float):
         return a == b or (a != a and b != b)
+    if type(a).__eq__ is object.__eq__:  # a plain object (an op's plan): equal by contents
+        return type(a) is type(b) and (a is b or _same(_contents(a), _contents(b)))
     try:
         return bool(a == b) and type(a) is type(b)
     except Exception:  # noqa: BLE001 - an object without a usable ==
         return a is b
+
+
+def _contents(obj) -> list:
+    names = list(getattr(obj, "__dict__", {})) + [
+        n for cls in type(obj).__mro__ for n in getattr(cls, "__slots__", ()) if hasattr(obj, n)]
+    return [(n, getattr(obj, n)) for n in names if n != "__weakref__"]
 
 
 def _shape_of_entry(entry):
@@ -260,6 +279,12 @@ def _constant_text(value) -> str:
     if isinstance(value, np.ndarray):
         return f"an array of shape {value.shape} and dtype {value.dtype}"
     return f"{value!r:.40}"
+
+
+def _guard_key(rec) -> tuple:
+    """What a recording assumed beyond its signature: the modules' modes, externals' shapes."""
+    return (tuple((id(m), flag) for m, flag in rec.module_guards.values()),
+            tuple((id(t), t.data.shape, t.data.dtype) for t in rec.externals.values()))
 
 
 def _build(rec, output) -> Program:

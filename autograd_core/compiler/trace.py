@@ -71,6 +71,14 @@ def opaque(func):
     return wrapper
 
 
+def note_module(module) -> None:
+    """Called by nn's Module.__call__ while a trace runs: the replay is valid only while the
+    module's ``training`` flag is what it was (train/eval changes what forward does)."""
+    rec = recording()
+    if rec is not None and id(module) not in rec.module_guards:
+        rec.module_guards[id(module)] = (module, module.training)
+
+
 def _value_read(name):
     """A Tensor method that reads values into Python: refused on traced values while tracing."""
     original = getattr(Tensor, name)
@@ -111,6 +119,7 @@ class Recorder:
         self.arg_tensor = {}  # id(argument Tensor) -> position in flat args
         self.externals = {}   # id(Tensor) -> Tensor, read live by the replay
         self.constants = []   # every constant operand, in order (compared between two traces)
+        self.module_guards = {}  # id(Module) -> (Module, its training flag when it ran)
         for i, arg in enumerate(flat_args):
             if isinstance(arg, Tensor):
                 self.arg_tensor[id(arg)] = i
