@@ -42,10 +42,11 @@ def _flatten(obj, flat: list, sig: list, modules: dict) -> None:
     if isinstance(obj, Tensor):
         data = obj.data
         flat.append(obj)
-        sig.append(("T", data.shape, data.dtype, obj._requires_grad))
+        # the layout too: numpy lays results out as their inputs, and sums follow the layout
+        sig.append(("T", data.shape, data.dtype, data.strides, obj._requires_grad))
     elif isinstance(obj, np.ndarray):
         flat.append(obj)
-        sig.append(("A", obj.shape, obj.dtype))
+        sig.append(("A", obj.shape, obj.dtype, obj.strides))
     elif isinstance(obj, Variable):
         raise TraceError(f"compile: got a {type(obj).__name__} argument; compiled Scalar code "
                          "is not supported here yet (only Tensors)")
@@ -281,15 +282,26 @@ def _constant_text(value) -> str:
     return f"{value!r:.40}"
 
 
+def _slots_of(spec) -> list:
+    """The slots an output spec returns (their memory is the caller's afterwards)."""
+    kind = spec[0]
+    if kind in ("s", "a"):
+        return [spec[1]]
+    if kind in ("seq", "dict"):
+        return [slot for part in spec[2] for slot in _slots_of(part)]
+    return []
+
+
 def _guard_key(rec) -> tuple:
     """What a recording assumed beyond its signature: the modules' modes, externals' shapes."""
     return (tuple((id(m), flag) for m, flag in rec.module_guards.values()),
-            tuple((id(t), t.data.shape, t.data.dtype) for t in rec.externals.values()))
+            tuple((id(t), t.data.shape, t.data.dtype, t.data.strides)
+                  for t in rec.externals.values()))
 
 
 def _build(rec, output) -> Program:
-    guards = [(t, t.data.shape, t.data.dtype) for t in rec.externals.values()]
-    steps = _plan.lower(rec)
+    guards = [(t, t.data.shape, t.data.dtype, t.data.strides) for t in rec.externals.values()]
+    steps = _plan.lower(rec, _slots_of(output))
     return Program(rec, steps, output_builder(output), guards)
 
 

@@ -217,15 +217,15 @@ class Program:
         self.arg_slots = rec.arg_slots
         self.steps = steps
         self.output = output
-        self.guards = guards  # (Tensor, shape, dtype) of each external, checked per call
+        self.guards = guards  # (Tensor, shape, dtype, strides) of each external, checked per call
         self.modules = list(rec.module_guards.values())  # (Module, training flag)
 
     def matches(self) -> bool:
         """Whether what the trace assumed still holds: the externals' shapes and dtypes, and
         the train/eval mode of every module that ran."""
-        for tensor, shape, dtype in self.guards:
+        for tensor, shape, dtype, strides in self.guards:
             data = tensor.data
-            if data.shape != shape or data.dtype != dtype:
+            if data.shape != shape or data.dtype != dtype or data.strides != strides:
                 return False
         for module, training in self.modules:
             if module.training is not training:

@@ -111,6 +111,7 @@ class Recorder:
         self.nslots = 0
         self.nctx = 0
         self.slot_of = {}     # id(array) -> slot
+        self.values = {}      # slot -> the array it held in this trace (for shapes, dtypes)
         self.keep = []        # everything whose id is a key here, alive until the trace ends
         self.created = {}     # id(Tensor made during the trace) -> "const" | "tainted"
         self.const_ids = set()  # ids of arrays folded to constants
@@ -134,6 +135,7 @@ class Recorder:
         self.nslots += 1
         self.slot_of[id(array)] = k
         self.keep.append(array)
+        self.values[k] = array
         return k
 
     def constant(self, value):
@@ -310,6 +312,7 @@ class Recorder:
                     slot = self.nslots  # not by id: one array may be two inputs' gradient
                     self.nslots += 1
                     self.keep.append(parent_grad)
+                    self.values[slot] = parent_grad
                     out_slots.append(slot)
                     previous = grads.get(parent)
                     if previous is None:
@@ -317,6 +320,7 @@ class Recorder:
                     else:
                         total = previous[0] + parent_grad
                         self.keep.append(total)
+                        self.values[self.nslots] = total
                         sums.append(("add", self.nslots, previous[1], slot))
                         grads[parent] = (total, self.nslots)
                         self.nslots += 1
