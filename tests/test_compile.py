@@ -211,6 +211,33 @@ def test_outputs_and_versions_match_eager():
         assert a._version == b._version and a.grad._version == b.grad._version
 
 
+def test_grad_assignment_inside_is_replayed():
+    x = ag.Tensor(np.array([0.5, -0.25], dtype=np.float32), requires_grad=True)
+
+    def f():
+        (ag.tanh(x) * x).sum().backward()
+        grad = x.grad
+        x.grad = None  # as a user resets it: the replay must too, or it would accumulate
+        return grad
+
+    compiled = ag.compile(f)
+    expected = f()
+    for _ in range(4):
+        assert _same(compiled(), expected) and x.grad is None
+
+
+def test_replacing_data_of_an_outside_tensor_is_refused():
+    w = ag.Tensor([1.0, 2.0])
+
+    def f(x):
+        y = x * w
+        w.data = w.data * 2  # rebinding, not an in-place change: a replay could not follow
+        return y
+
+    with pytest.raises(TraceError, match="replaced .data"):
+        ag.compile(f)(ag.Tensor([1.0, 1.0]))
+
+
 # ---- hazards: refused while tracing, never silently replayed ------------------------------------
 
 @pytest.mark.parametrize("read", [
@@ -318,8 +345,24 @@ def test_mlp_step_sgd_and_adam_bit_identical():
     def mlp():
         return nn.Sequential(nn.Dense(6, 8, rng=0), nn.ReLU(), nn.Dense(8, 3, rng=1))
 
+    _check_training(mlp, lambda m: nn.SGD(m, lr=0.1), _batches((5, 6), 3))
     _check_training(mlp, lambda m: nn.SGD(m, lr=0.1, momentum=0.9), _batches((5, 6), 3))
     _check_training(mlp, lambda m: nn.Adam(m, lr=1e-2), _batches((5, 6), 3))
+
+
+def test_sgd_learning_rate_changed_between_replays_is_used():
+    def make():
+        model = nn.Dense(3, 2, rng=0)
+        return model, nn.SGD(model, lr=0.1)
+
+    (m1, o1), (m2, o2) = make(), make()
+    eager, compiled = _step_fn(m1, o1, nn.mse_loss), ag.compile(_step_fn(m2, o2, nn.mse_loss))
+    x, y = np.ones((4, 3), np.float32), np.zeros((4, 2), np.float32)
+    for step in range(6):
+        if step == 4:
+            o1.param_groups[0]["lr"] = o2.param_groups[0]["lr"] = 0.5
+        assert _same(eager(ag.Tensor(x), ag.Tensor(y)), compiled(ag.Tensor(x), ag.Tensor(y)))
+        assert _same(m1.weight, m2.weight) and o1.step_count == o2.step_count
 
 
 def test_cnn_step_with_batchnorm_bit_identical():

@@ -169,6 +169,7 @@ class Compiled:
         with rec:
             result = self.fn(*args, **kwargs)
             output = _output_spec(result, rec)
+            rec.check_externals()
         return rec, result, output
 
 
@@ -248,7 +249,8 @@ def _describe(entry) -> str:
         return f"the call of {getattr(entry[1], '__qualname__', entry[1])}"
     return {"bwd": "a backward step", "add": "a gradient sum", "acc": "the gradient "
             "accumulation", "root": "backward()", "np": "a comparison",
-            "setitem": "t[index] = value", "inplace": "an in-place update"}.get(kind, kind)
+            "setitem": "t[index] = value", "inplace": "an in-place update",
+            "setgrad": ".grad = ..."}.get(kind, kind)
 
 
 def _compare(first, second) -> None:

@@ -112,10 +112,12 @@ def _bwd_lowering(fwd, entry, values):
     """(make(out) -> run) for a backward entry whose forward is ``fwd``, or None."""
     _, cls, specs, kw, fwd_slot, ctx, node = fwd
     _, _, grad_slot, out_slots, retain = entry
-    if node is None or node._shapes is not None or kw:
+    if node is None or kw:
         return None
     getters = [getter(s) for s in specs]
     g = grad_slot
+    if issubclass(cls, ew.Elementwise) and node._shapes is not None:
+        return None  # an input was broadcast: the engine sums its gradient (not lowered)
     if cls is ew.Add:
         return "alias"
     if cls is ew.Neg or (cls is ew.Sub and out_slots[0] is None and out_slots[1] is not None):
@@ -278,6 +280,9 @@ def lower(rec, output_slots=()) -> list:
         elif kind == "call":
             read = [s[2] for s in entry[2] if s[0] in "TA" and s[1] == "s"] + [
                 s[2] for s in entry[3].values() if s[0] in "TA" and s[1] == "s"]
+            escaping.update(read)
+        elif kind == "setgrad":
+            read = _slots([entry[2]]) if entry[2] is not None else []
             escaping.update(read)
         elif kind == "np":
             read, write = _slots(entry[2]), [entry[3]]

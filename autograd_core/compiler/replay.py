@@ -128,7 +128,11 @@ def _call_getter(spec):
     return lambda env: spec[1]
 
 
-def _call(func, specs, kw):
+def _call(func, specs, kw, fast=None):
+    if fast is not None and all(s[0] == "c" for s in specs) and not kw:
+        replay = fast(*[s[1] for s in specs])  # e.g. an optimizer's step, specialised
+        if replay is not None:
+            return lambda env, ctxs, args: replay()
     getters = [_call_getter(s) for s in specs]
     kw_getters = [(name, _call_getter(s)) for name, s in kw.items()]
 
@@ -169,7 +173,18 @@ def _inplace(ufunc, target, source):
     return run
 
 
-_BUILDERS = {"fwd": _fwd, "bwd": _bwd, "add": _add, "acc": _acc, "call": _call, "np": _np,
+def _setgrad(target, source):
+    leaf_of = _leaf_getter(target)
+    get = None if source is None else getter(source)
+
+    def run(env, ctxs, args):
+        leaf = leaf_of(args)
+        leaf.grad = None if get is None else Tensor._from_op(get(env), None)
+
+    return run
+
+
+_BUILDERS = {"setgrad": _setgrad, "fwd": _fwd, "bwd": _bwd, "add": _add, "acc": _acc, "call": _call, "np": _np,
              "setitem": _setitem, "inplace": _inplace}
 
 

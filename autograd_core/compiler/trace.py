@@ -57,7 +57,12 @@ def opaque(func):
     """Mark a function (e.g. ``Optimizer.step``) to be recorded as one call and made again,
     eagerly, by every replay: for updates whose Python state (a step count, a schedule) changes
     from call to call. Its Tensor arguments are passed as Tensors over the replay's arrays; it
-    must return None."""
+    must return None.
+
+    Setting ``fast_replay`` on the returned function, to ``f(*args) -> callable or None``
+    (called once per compiled program with the recorded arguments), lets a replay call that
+    callable instead: it must do exactly what ``func(*args)`` does (the same floats), checking
+    on every call that what it assumed still holds and calling ``func`` itself otherwise."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -66,8 +71,9 @@ def opaque(func):
         rec = recording()
         if rec is None:
             return func(*args, **kwargs)
-        return rec.call(func, args, kwargs)
+        return rec.call(func, args, kwargs, wrapper.fast_replay)
 
+    wrapper.fast_replay = None
     return wrapper
 
 
@@ -120,6 +126,7 @@ class Recorder:
         self.arg_tensor = {}  # id(argument Tensor) -> position in flat args
         self.externals = {}   # id(Tensor) -> Tensor, read live by the replay
         self.constants = []   # every constant operand, in order (compared between two traces)
+        self.external_data = {}  # id(Tensor) -> (Tensor, its .data when first used)
         self.module_guards = {}  # id(Module) -> (Module, its training flag when it ran)
         for i, arg in enumerate(flat_args):
             if isinstance(arg, Tensor):
@@ -173,7 +180,9 @@ class Recorder:
                     "the recorded ops (an untracked op such as argmax/sign/floor, or "
                     "Tensor(t.data)), so a replay could not recompute it; use differentiable "
                     "ops, or keep this computation outside the compiled function")
-            self.externals[id(value)] = value
+            if id(value) not in self.externals:
+                self.externals[id(value)] = value
+                self.external_data[id(value)] = (value, data)
             return ("e", value)
         if isinstance(value, np.ndarray):
             k = self.slot_of.get(id(value))
@@ -346,7 +355,7 @@ class Recorder:
                 accs.append((spec, slot, after))
         self.entries.append(("acc", tuple(accs)))
 
-    def call(self, func, args, kwargs):
+    def call(self, func, args, kwargs, fast=None):
         where = getattr(func, "__qualname__", "an opaque call")
         specs = [self.call_operand(a, where) for a in args]
         kw = {name: self.call_operand(v, where) for name, v in kwargs.items()}
@@ -357,7 +366,7 @@ class Recorder:
             self.depth -= 1
         if result is not None:
             raise TraceError(f"compile: {where} returned a value, which a replay cannot follow")
-        self.entries.append(("call", func, tuple(specs), kw))
+        self.entries.append(("call", func, tuple(specs), kw, fast))
         return result
 
     def call_operand(self, value, where):
@@ -417,6 +426,25 @@ class Recorder:
         self.entries.append(("inplace", ufunc, target, source))
         return result
 
+    def set_grad(self, original, tensor, value):
+        if self.depth or self.thread != threading.get_ident():
+            return original(tensor, value)
+        target = self.leaf_spec(tensor, ".grad = ...") if isinstance(tensor, Tensor) else None
+        if target is None:
+            raise TraceError("compile: assigning .grad of a Scalar is not supported")
+        source = None if value is None else self.operand(value, ".grad = ...")
+        original(tensor, value)
+        self.entries.append(("setgrad", target, source))
+
+    def check_externals(self) -> None:
+        """Raise if the function rebound an outside Tensor's ``.data`` (not followed)."""
+        for tensor, data in self.external_data.values():
+            if tensor.data is not data:
+                raise TraceError(
+                    f"compile: the compiled function replaced .data of a tensor of shape "
+                    f"{data.shape} that it did not create; a replay cannot follow that. Change "
+                    "it in place (t[...] = v under no_grad) instead")
+
     def made(self, tensor, data) -> None:
         """Note a Tensor created during the trace: a constant, unless made from traced data."""
         if self.depth or self.thread != threading.get_ident():
@@ -448,6 +476,7 @@ class Recorder:
         setitem = Tensor.__setitem__
         inplace = Tensor._inplace
         init = Tensor.__init__
+        grad_property = Variable.__dict__["grad"]
         from_op = Tensor.__dict__["_from_op"].__func__
 
         def traced_init(tensor, data, *args, **kwargs):
@@ -470,6 +499,8 @@ class Recorder:
             (Tensor, "__setitem__", lambda t, i, v: rec.setitem(setitem, t, i, v)),
             (Tensor, "_inplace", lambda t, uf, o, op: rec.inplace(inplace, t, uf, o, op)),
             (Tensor, "__init__", traced_init),
+            (Variable, "grad", property(grad_property.fget, lambda t, v: rec.set_grad(
+                grad_property.fset, t, v), doc=grad_property.__doc__)),
             (Tensor, "_from_op", classmethod(traced_from_op)),
         ]
         for name in _READS:
