@@ -79,11 +79,12 @@ def mlp_rows(s, Row, compare) -> list:
         x, y = batch(size)
         xt = ag.Tensor(x)
         compiled, floor = _compiled_ours(weights), NumpyStep(weights)
-        contenders = {"ours": lambda: compiled(xt, y), "numpy": lambda: floor(x, y)}
+        contenders = {"ours": lambda c=compiled, a=xt, b=y: c(a, b),
+                      "numpy": lambda f=floor, a=x, b=y: f(a, b)}
         if jax is not None:
             theirs = JaxStep(jax, weights)
             xj, yj = jax.numpy.asarray(x), jax.numpy.asarray(y)
-            contenders["jax"] = lambda: theirs(xj, yj)
+            contenders["jax"] = lambda t=theirs, a=xj, b=yj: t(a, b)
         inner = max(1, (4096 // size) // (4 if s.quick else 1))
         times = interleaved(contenders, rounds=s.rounds, warmup=3, inner=inner)
         case = f"compiled mlp_step batch {size}"

@@ -22,6 +22,7 @@ import numpy as np
 from ..ops import elementwise as ew
 from ..ops import linalg
 from .replay import build_step, getter
+from .trace import Meta
 
 _UFUNC_OF = {operator.add: np.add, operator.sub: np.subtract, operator.mul: np.multiply,
              operator.truediv: np.true_divide, operator.neg: np.negative}
@@ -77,7 +78,7 @@ def _fwd_lowering(entry, values):
         w = _value(w_spec, values)
         b = _value(b_spec, values)
         if x is None or w is None or b is None or x.ndim != 2 or w.ndim != 2 or \
-                out_value.dtype != np.result_type(b):
+                out_value.dtype != b.dtype:
             return None
         get_x, get_w, get_b = getters
 
@@ -104,8 +105,8 @@ def _value(spec, values):
     if kind == "s":
         return values.get(payload)
     if kind == "e":
-        return payload.data
-    return payload if isinstance(payload, np.ndarray) else None
+        return Meta(payload.data)
+    return Meta(payload) if isinstance(payload, np.ndarray) else None
 
 
 def _bwd_lowering(fwd, entry, values):
@@ -252,6 +253,14 @@ def lower(rec, output_slots=()) -> list:
             read = [entry[2]] + _slots(fwd[2]) + _slots(fwd[3].values()) + [fwd[4]]
             write = [s for s in entry[3] if s is not None]
             made = lowered_bwd.get(entry[1])
+            if made is not None:  # what the lowered rule reads: no ctx holds the rest
+                cls = fwd[1]
+                if cls in (ew.Relu, ew.Exp, ew.Tanh):
+                    read = [entry[2], fwd[4]]
+                elif cls in (ew.Add, ew.Neg, ew.Sub):
+                    read = [entry[2]]
+                elif cls is linalg.Linear:
+                    read = [entry[2]] + _slots(fwd[2][:2])
             if made == "alias":
                 for s in write:
                     union(s, entry[2])
@@ -307,10 +316,12 @@ def lower(rec, output_slots=()) -> list:
     fresh: dict = {}  # slot -> (shape, dtype) made anew per call
     steps = []
     for i, (entry, make) in enumerate(zip(entries, makers)):
-        still = []
+        still, ending = [], []
         for end, key, buf in dying:
             if end < i:
                 free.setdefault(key, []).append(buf)
+            elif end == i and _elementwise(entry, fwd_of_ctx):
+                ending.append((key, buf))  # read for the last time here, element by element
             else:
                 still.append((end, key, buf))
         dying = still
@@ -334,11 +345,33 @@ def lower(rec, output_slots=()) -> list:
                 fresh[slot] = _allocator(value)
                 continue
             pool = free.get(key)
-            buf = pool.pop() if pool else _allocator(value)()
+            same = next((j for j, (k, _) in enumerate(ending) if k == key), None)
+            if same is not None:  # in place: an elementwise op may write over its own input
+                buf = ending.pop(same)[1]
+            else:
+                buf = pool.pop() if pool else _allocator(value)()
             buffer_of[slot] = buf
             dying.append((last_read[group], key, buf))
+        for end_key, buf in ending:  # not taken: free from the next step on
+            dying.append((i, end_key, buf))
         steps.append(make(_out(buffer_of, fresh)))
     return steps
+
+
+def _elementwise(entry, fwd_of_ctx) -> bool:
+    """Whether a lowered entry computes its one output element by element from inputs of the
+    output's shape in a single numpy call, so that the output may overwrite an input read for
+    the last time (numpy allows an output identical to an input)."""
+    kind = entry[0]
+    if kind == "add":
+        return True
+    if kind == "fwd":
+        cls = entry[1]
+        return cls is ew.Relu or (issubclass(cls, ew.Elementwise) and _ufunc(cls) is not None)
+    if kind == "bwd":  # one numpy call with one output (relu's mask is made before it)
+        cls = fwd_of_ctx[entry[1]][1]
+        return cls in (ew.Relu, ew.Exp, ew.Neg) or (cls is ew.Sub and entry[3][0] is None)
+    return False
 
 
 def _allocator(value):
@@ -346,9 +379,9 @@ def _allocator(value):
     operation's result its inputs' layout, and a reduction's order of additions (so its rounding)
     follows the layout, so a buffer must have the layout the eager result had."""
     shape, dtype = value.shape, value.dtype
-    if value.flags.c_contiguous or value.ndim < 2:
+    if value.c_contiguous or value.ndim < 2:
         return lambda: np.empty(shape, dtype)
-    if value.flags.f_contiguous:
+    if value.f_contiguous:
         return lambda: np.empty(shape, dtype, order="F")
     order = sorted(range(value.ndim), key=lambda a: -abs(value.strides[a]))
     inverse = tuple(int(a) for a in np.argsort(order))

@@ -184,8 +184,8 @@ def _setgrad(target, source):
     return run
 
 
-_BUILDERS = {"setgrad": _setgrad, "fwd": _fwd, "bwd": _bwd, "add": _add, "acc": _acc, "call": _call, "np": _np,
-             "setitem": _setitem, "inplace": _inplace}
+_BUILDERS = {"setgrad": _setgrad, "fwd": _fwd, "bwd": _bwd, "add": _add, "acc": _acc,
+             "call": _call, "np": _np, "setitem": _setitem, "inplace": _inplace}
 
 
 def build_step(entry):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import sys
 import threading
+import weakref
 
 import numpy as np
 
@@ -107,6 +108,19 @@ _READS = ("item", "__float__", "__int__", "__bool__", "__index__", "__format__",
           "__array__", "tolist")
 
 
+class Meta:
+    """What the planner needs of a traced value, without keeping the array alive."""
+
+    __slots__ = ("shape", "dtype", "strides", "ndim", "c_contiguous", "f_contiguous")
+
+    def __init__(self, array):
+        array = np.asarray(array)
+        self.shape, self.dtype, self.strides, self.ndim = (array.shape, array.dtype,
+                                                           array.strides, array.ndim)
+        self.c_contiguous = array.flags.c_contiguous
+        self.f_contiguous = array.flags.f_contiguous
+
+
 class Recorder:
     """One trace in progress: the entries and the bookkeeping that names values."""
 
@@ -118,7 +132,8 @@ class Recorder:
         self.nctx = 0
         self.slot_of = {}     # id(array) -> slot
         self.values = {}      # slot -> the array it held in this trace (for shapes, dtypes)
-        self.keep = []        # everything whose id is a key here, alive until the trace ends
+        self.keep = []        # nodes and folded constants, alive until the trace ends
+        self.refs = []        # weak references dropping dead values' ids from the tables
         self.created = {}     # id(Tensor made during the trace) -> "const" | "tainted"
         self.const_ids = set()  # ids of arrays folded to constants
         self.ctx_of = {}      # id(node recorded here) -> ctx index
@@ -141,9 +156,15 @@ class Recorder:
         k = self.nslots
         self.nslots += 1
         self.slot_of[id(array)] = k
-        self.keep.append(array)
-        self.values[k] = array
+        self.forget_when_gone(array, self.slot_of)
+        self.values[k] = Meta(array)
         return k
+
+    def forget_when_gone(self, obj, table) -> None:
+        """Drop ``id(obj)`` from ``table`` when obj dies (its id may then be reused): values are
+        not kept alive by the trace, so that tracing takes the memory an eager call takes."""
+        key = id(obj)
+        self.refs.append(weakref.ref(obj, lambda _, table=table, key=key: table.pop(key, None)))
 
     def constant(self, value):
         self.constants.append(value)
@@ -320,16 +341,14 @@ class Recorder:
                         continue
                     slot = self.nslots  # not by id: one array may be two inputs' gradient
                     self.nslots += 1
-                    self.keep.append(parent_grad)
-                    self.values[slot] = parent_grad
+                    self.values[slot] = Meta(parent_grad)
                     out_slots.append(slot)
                     previous = grads.get(parent)
                     if previous is None:
                         grads[parent] = (parent_grad, slot)
                     else:
                         total = previous[0] + parent_grad
-                        self.keep.append(total)
-                        self.values[self.nslots] = total
+                        self.values[self.nslots] = Meta(total)
                         sums.append(("add", self.nslots, previous[1], slot))
                         grads[parent] = (total, self.nslots)
                         self.nslots += 1
@@ -452,7 +471,7 @@ class Recorder:
         traced = isinstance(data, Variable) and self.is_traced(data) or (
             isinstance(data, np.ndarray) and id(data) in self.slot_of)
         self.created[id(tensor)] = "tainted" if traced else "const"
-        self.keep.append(tensor)
+        self.forget_when_gone(tensor, self.created)
 
     def wrapped(self, tensor) -> None:
         """Note a Tensor made by ``_from_op`` (an op's result, before apply names it)."""
@@ -460,7 +479,7 @@ class Recorder:
             return
         if id(tensor) not in self.created:
             self.created[id(tensor)] = "tainted"
-            self.keep.append(tensor)
+            self.forget_when_gone(tensor, self.created)
 
     # ---- switching the wrappers on and off -------------------------------------------------------
     def __enter__(self):
