@@ -21,7 +21,7 @@ import numpy as np
 
 from ..ops import elementwise as ew
 from ..ops import linalg
-from .replay import build_step, getter
+from .replay import build_step
 from .trace import Meta
 
 _UFUNC_OF = {operator.add: np.add, operator.sub: np.subtract, operator.mul: np.multiply,
@@ -39,64 +39,40 @@ def _ufunc(cls):
     return _UFUNC_OF.get(kernel)
 
 
-# ---- lowered steps: each a (run, reads, writes, aliases) ---------------------------------------
-# ``out(env)`` gives the step its output buffer (kept or fresh, decided by the planner).
+# ---- lowered steps ----------------------------------------------------------------------------
+# Each lowering returns ``emit(em) -> [lines of Python]`` (or None: run the entry as the engine
+# would). ``em.arg(spec)`` spells an operand, ``em.out(slot)`` the array a result is written
+# into; every line of a step also stores its result in ``env[slot]``.
 
 def _fwd_lowering(entry, values):
-    """(make(outs) -> run, output slot) for a forward entry, or None to run it as the engine."""
+    """emit for a forward entry, or None to run it as the engine."""
     _, cls, specs, kw, slot, ctx, node = entry
-    if kw:
-        return None
-    getters = [getter(s) for s in specs]
-    if not any(s[0] != "c" for s in specs):
+    if kw or not any(s[0] != "c" for s in specs):
         return None
     out_value = values[slot]
     if cls is ew.Relu:
-        (get,) = getters
-
-        def make(out):
-            return lambda env, ctxs, args: np.maximum(get(env), 0, out=out(env, slot))
-        return make
+        return lambda em: [f"env[{slot}] = maximum({em.arg(specs[0])}, 0, out={em.out(slot)})"]
     if issubclass(cls, ew.Elementwise):
         ufunc = _ufunc(cls)
-        if ufunc is None or ufunc.nin != len(getters) or ufunc.nout != 1:
+        if ufunc is None or ufunc.nin != len(specs) or ufunc.nout != 1:
             return None
-        if len(getters) == 1:
-            (get,) = getters
-
-            def make(out):
-                return lambda env, ctxs, args: ufunc(get(env), out=out(env, slot))
-            return make
-        get_a, get_b = getters
-
-        def make(out):
-            return lambda env, ctxs, args: ufunc(get_a(env), get_b(env), out=out(env, slot))
-        return make
+        return lambda em: [f"env[{slot}] = {em.name(ufunc, 'U')}("
+                           f"{', '.join(em.arg(s) for s in specs)}, out={em.out(slot)})"]
     if cls is linalg.Linear:
-        x_spec, w_spec, b_spec = specs
-        x = _value(x_spec, values)
-        w = _value(w_spec, values)
-        b = _value(b_spec, values)
+        x, w, b = (_value(s, values) for s in specs)
         if x is None or w is None or b is None or x.ndim != 2 or w.ndim != 2 or \
                 out_value.dtype != b.dtype:
             return None
-        get_x, get_w, get_b = getters
-
-        def make(out):
-            def run(env, ctxs, args):
-                result = np.matmul(get_x(env), get_w(env), out=out(env, slot))
-                result += get_b(env)
-            return run
-        return make
+        return lambda em: [
+            f"env[{slot}] = t = matmul({em.arg(specs[0])}, {em.arg(specs[1])}, "
+            f"out={em.out(slot)})",
+            f"add(t, {em.arg(specs[2])}, out=t)"]  # as out += bias
     if cls is linalg.MatMul:
         a, b = (_value(s, values) for s in specs)
         if a is None or b is None or a.ndim != 2 or b.ndim != 2:
             return None
-        get_a, get_b = getters
-
-        def make(out):
-            return lambda env, ctxs, args: np.matmul(get_a(env), get_b(env), out=out(env, slot))
-        return make
+        return lambda em: [f"env[{slot}] = matmul({em.arg(specs[0])}, {em.arg(specs[1])}, "
+                           f"out={em.out(slot)})"]
     return None
 
 
@@ -110,98 +86,125 @@ def _value(spec, values):
 
 
 def _bwd_lowering(fwd, entry, values):
-    """(make(out) -> run) for a backward entry whose forward is ``fwd``, or None."""
+    """emit for a backward entry whose forward is ``fwd`` ("alias" for Add's), or None."""
     _, cls, specs, kw, fwd_slot, ctx, node = fwd
-    _, _, grad_slot, out_slots, retain = entry
+    _, _, g, out_slots, retain = entry
     if node is None or kw:
         return None
-    getters = [getter(s) for s in specs]
-    g = grad_slot
     if issubclass(cls, ew.Elementwise) and node._shapes is not None:
         return None  # an input was broadcast: the engine sums its gradient (not lowered)
     if cls is ew.Add:
         return "alias"
     if cls is ew.Neg or (cls is ew.Sub and out_slots[0] is None and out_slots[1] is not None):
         target = out_slots[0] if cls is ew.Neg else out_slots[1]
-
-        def make(out):
-            return lambda env, ctxs, args: np.negative(env[g], out=out(env, target))
-        return make
+        return lambda em: [f"env[{target}] = negative(env[{g}], out={em.out(target)})"]
     if cls is ew.Mul:
-        get_a, get_b = getters
         first, second = out_slots
 
-        def make(out):
-            def run(env, ctxs, args):
-                grad = env[g]
-                if first is not None:
-                    np.multiply(grad, get_b(env), out=out(env, first))
-                if second is not None:
-                    np.multiply(grad, get_a(env), out=out(env, second))
-            return run
-        return make
-    if cls is ew.Tanh or cls is ew.Exp or cls is ew.Relu:
+        def emit(em):  # grad * b first, then grad * a, as the rule's tuple is built
+            lines = []
+            if first is not None:
+                lines.append(f"env[{first}] = multiply(env[{g}], {em.arg(specs[1])}, "
+                             f"out={em.out(first)})")
+            if second is not None:
+                lines.append(f"env[{second}] = multiply(env[{g}], {em.arg(specs[0])}, "
+                             f"out={em.out(second)})")
+            return lines
+        return emit
+    if cls in (ew.Tanh, ew.Exp, ew.Relu):
         (target,) = out_slots
         if target is None:
             return None
         if cls is ew.Exp:
-            def make(out):
-                return lambda env, ctxs, args: np.multiply(env[g], env[fwd_slot],
-                                                           out=out(env, target))
-            return make
-        if cls is ew.Relu:
-            def make(out):
-                def run(env, ctxs, args):
-                    mask = np.greater(env[fwd_slot], 0)
-                    np.multiply(env[g], mask, out=out(env, target))
-                return run
-            return make
-
-        def make(out):
-            def run(env, ctxs, args):
-                result = out(env, target)
-                square = env[fwd_slot]
-                np.multiply(square, square, out=result)
-                np.subtract(1, result, out=result)
-                np.multiply(env[g], result, out=result)
-            return run
-        return make
+            return lambda em: [f"env[{target}] = multiply(env[{g}], env[{fwd_slot}], "
+                               f"out={em.out(target)})"]
+        if cls is ew.Relu:  # grad * (out > 0)
+            return lambda em: [f"env[{target}] = multiply(env[{g}], greater(env[{fwd_slot}], 0),"
+                               f" out={em.out(target)})"]
+        return lambda em: [  # grad * (1 - out * out)
+            f"t = {em.out(target)}",
+            f"multiply(env[{fwd_slot}], env[{fwd_slot}], out=t)",
+            "subtract(1, t, out=t)",
+            f"env[{target}] = multiply(env[{g}], t, out=t)"]
     if cls is linalg.Linear:
-        x_spec, w_spec, _ = specs
-        x = _value(x_spec, values)
+        x = _value(specs[0], values)
         if x is None or x.ndim != 2:
             return None
-        get_x, get_w, _ = getters
         dx, dw, db = out_slots
 
-        def make(out):
-            def run(env, ctxs, args):
-                grad = env[g]
-                if dx is not None:
-                    np.matmul(grad, get_w(env).swapaxes(-1, -2), out=out(env, dx))
-                if dw is not None:
-                    np.matmul(get_x(env).swapaxes(-1, -2), grad, out=out(env, dw))
-                if db is not None:
-                    np.add.reduce(grad, axis=0, out=out(env, db))
-            return run
-        return make
+        def emit(em):  # the rule's order: grad_x, then grad_w, then grad_b
+            lines = []
+            if dx is not None:
+                lines.append(f"env[{dx}] = matmul(env[{g}], {em.arg(specs[1])}.swapaxes(-1, -2),"
+                             f" out={em.out(dx)})")
+            if dw is not None:
+                lines.append(f"env[{dw}] = matmul({em.arg(specs[0])}.swapaxes(-1, -2), "
+                             f"env[{g}], out={em.out(dw)})")
+            if db is not None:
+                lines.append(f"env[{db}] = add.reduce(env[{g}], axis=0, out={em.out(db)})")
+            return lines
+        return emit
     if cls is linalg.MatMul:
         a, b = (_value(s, values) for s in specs)
         if a is None or b is None or a.ndim != 2 or b.ndim != 2:
             return None
-        get_a, get_b = getters
         da, db = out_slots
 
-        def make(out):
-            def run(env, ctxs, args):
-                grad = env[g]
-                if da is not None:
-                    np.matmul(grad, get_b(env).swapaxes(-1, -2), out=out(env, da))
-                if db is not None:
-                    np.matmul(get_a(env).swapaxes(-1, -2), grad, out=out(env, db))
-            return run
-        return make
+        def emit(em):
+            lines = []
+            if da is not None:
+                lines.append(f"env[{da}] = matmul(env[{g}], {em.arg(specs[1])}.swapaxes(-1, -2),"
+                             f" out={em.out(da)})")
+            if db is not None:
+                lines.append(f"env[{db}] = matmul({em.arg(specs[0])}.swapaxes(-1, -2), "
+                             f"env[{g}], out={em.out(db)})")
+            return lines
+        return emit
     return None
+
+
+class _Emitter:
+    """Names for the objects the generated program uses, and its lines."""
+
+    def __init__(self, buffer_of, fresh):
+        self.ns = {name: getattr(np, name) for name in (
+            "add", "subtract", "multiply", "negative", "maximum", "greater", "matmul")}
+        self.lines = []
+        self.buffer_of, self.fresh = buffer_of, fresh
+        self.names = {}
+
+    def name(self, obj, prefix: str) -> str:
+        key = (prefix, id(obj))
+        name = self.names.get(key)
+        if name is None:
+            name = self.names[key] = f"{prefix}{len(self.names)}"
+            self.ns[name] = obj
+        return name
+
+    def arg(self, spec) -> str:
+        kind, payload = spec
+        if kind == "s":
+            return f"env[{payload}]"
+        if kind == "e":
+            return f"{self.name(payload, 'E')}.data"  # read live
+        return self.name(payload, "C")
+
+    def out(self, slot) -> str:
+        buf = self.buffer_of.get(slot)
+        if buf is not None:
+            return self.name(buf, "B")
+        return f"{self.name(self.fresh[slot], 'A')}()"
+
+    def step(self, run) -> None:
+        self.lines.append(f"{self.name(run, 'S')}(env, ctxs, args)")
+
+    def program(self):
+        source = "def program(env, ctxs, args):\n" + "".join(
+            f"    {line}\n" for line in self.lines or ["pass"])
+        exec(compile(source, "<ag.compile program>", "exec"), self.ns)  # noqa: S102
+        program = self.ns["program"]
+        program.source = source
+        return program
 
 
 # ---- the planner ----------------------------------------------------------------------------
@@ -210,8 +213,9 @@ def _slots(specs):
     return [s[1] for s in specs if s[0] == "s"]
 
 
-def lower(rec, output_slots=()) -> list:
-    """The steps of a replay of ``rec``, lowered and with buffers assigned where possible."""
+def lower(rec, output_slots=()):
+    """The replay of ``rec`` as one generated function ``program(env, ctxs, args)``: lowered
+    entries as numpy calls, the others as calls of their steps (see :mod:`.replay`)."""
     entries, values = rec.entries, rec.values
     fwd_of_ctx = {e[5]: e for e in entries if e[0] == "fwd" and e[5] is not None}
     # 1. what each entry reads and writes, which results may share memory with what
@@ -276,8 +280,8 @@ def lower(rec, output_slots=()) -> list:
             dst, a, b = entry[1], entry[2], entry[3]
             if values[a].shape == values[b].shape == values[dst].shape and \
                     values[a].dtype == values[b].dtype == values[dst].dtype:
-                def make(out, dst=dst, a=a, b=b):
-                    return lambda env, ctxs, args: np.add(env[a], env[b], out=out(env, dst))
+                def make(em, dst=dst, a=a, b=b):
+                    return [f"env[{dst}] = add(env[{a}], env[{b}], out={em.out(dst)})"]
         elif kind == "acc":
             read = [slot for _, slot, _ in entry[1]]
             write = [after for _, _, after in entry[1]]
@@ -314,7 +318,7 @@ def lower(rec, output_slots=()) -> list:
     dying: list = []  # (last reader, key, buffer)
     buffer_of: dict = {}  # slot -> kept buffer
     fresh: dict = {}  # slot -> (shape, dtype) made anew per call
-    steps = []
+    em = _Emitter(buffer_of, fresh)
     for i, (entry, make) in enumerate(zip(entries, makers)):
         still, ending = [], []
         for end, key, buf in dying:
@@ -326,16 +330,10 @@ def lower(rec, output_slots=()) -> list:
                 still.append((end, key, buf))
         dying = still
         if make is None:
-            steps.append(build_step(entry))
+            em.step(build_step(entry))
             continue
-        if make == "alias":
-            grad_slot, out_slots = entry[2], entry[3]
-
-            def alias(env, ctxs, args, g=grad_slot, outs=tuple(s for s in out_slots if s)):
-                grad = env[g]
-                for s in outs:
-                    env[s] = grad
-            steps.append(alias)
+        if make == "alias":  # Add's backward passes the gradient on to both inputs
+            em.lines.extend(f"env[{s}] = env[{entry[2]}]" for s in entry[3] if s is not None)
             continue
         for slot in writes[i]:
             value = values[slot]
@@ -354,8 +352,39 @@ def lower(rec, output_slots=()) -> list:
             dying.append((last_read[group], key, buf))
         for end_key, buf in ending:  # not taken: free from the next step on
             dying.append((i, end_key, buf))
-        steps.append(make(_out(buffer_of, fresh)))
-    return steps
+        em.lines.extend(make(em))
+    return em.program()
+
+
+def _elementwise(entry, fwd_of_ctx) -> bool:
+    """Whether a lowered entry computes its one output element by element from inputs of the
+    output's shape in a single numpy call, so that the output may overwrite an input read for
+    the last time (numpy allows an output identical to an input)."""
+    kind = entry[0]
+    if kind == "add":
+        return True
+    if kind == "fwd":
+        cls = entry[1]
+        return cls is ew.Relu or (issubclass(cls, ew.Elementwise) and _ufunc(cls) is not None)
+    if kind == "bwd":  # one numpy call with one output (relu's mask is made before it)
+        cls = fwd_of_ctx[entry[1]][1]
+        return cls in (ew.Relu, ew.Exp, ew.Neg) or (cls is ew.Sub and entry[3][0] is None)
+    return False
+
+
+def _allocator(value):
+    """A function making an empty array laid out in memory as ``value`` is: numpy gives an
+    operation's result its inputs' layout, and a reduction's order of additions (so its rounding)
+    follows the layout, so a buffer must have the layout the eager result had."""
+    shape, dtype = value.shape, value.dtype
+    if value.c_contiguous or value.ndim < 2:
+        return lambda: np.empty(shape, dtype)
+    if value.f_contiguous:
+        return lambda: np.empty(shape, dtype, order="F")
+    order = sorted(range(value.ndim), key=lambda a: -abs(value.strides[a]))
+    inverse = tuple(int(a) for a in np.argsort(order))
+    permuted = tuple(shape[a] for a in order)
+    return lambda: np.empty(permuted, dtype).transpose(inverse)
 
 
 def _elementwise(entry, fwd_of_ctx) -> bool:

@@ -226,11 +226,11 @@ def output_builder(spec):
 class Program:
     """The replayable form of one trace."""
 
-    def __init__(self, rec, steps, output, guards):
+    def __init__(self, rec, run, output, guards):
         self.nslots = rec.nslots
         self.nctx = rec.nctx
         self.arg_slots = rec.arg_slots
-        self.steps = steps
+        self.run = run  # the generated function (plan.lower)
         self.output = output
         self.guards = guards  # (Tensor, shape, dtype, strides) of each external, checked per call
         self.modules = list(rec.module_guards.values())  # (Module, training flag)
@@ -253,6 +253,5 @@ class Program:
             arg = flat_args[position]
             env[slot] = arg.data if isinstance(arg, Tensor) else arg
         ctxs = [None] * self.nctx
-        for step in self.steps:
-            step(env, ctxs, flat_args)
+        self.run(env, ctxs, flat_args)
         return self.output(env)
