@@ -416,3 +416,42 @@ def test_fit_compiled_equals_fit():
     assert histories[0].accuracy == histories[1].accuracy
     for a, b in zip(models[0].state_dict().values(), models[1].state_dict().values()):
         assert _same(a, b)
+
+
+def test_threads_each_get_exact_results():
+    """Tracing wraps engine entry points process-wide; another thread's ops are not recorded
+    (each wrapper checks the thread), and a thread that finds a trace running runs eagerly."""
+    import threading
+
+    def make(seed):
+        w = ag.Tensor(np.random.default_rng(seed).standard_normal((3, 3)).astype(np.float32),
+                      requires_grad=True)
+
+        def f(x):
+            loss = ag.tanh(x @ w).sum()
+            loss.backward()
+            return loss
+
+        return w, f
+
+    errors = []
+
+    def worker(seed):
+        try:
+            w, f = make(seed)
+            compiled = ag.compile(f)
+            x = ag.Tensor(np.ones((2, 3), np.float32))
+            for _ in range(20):
+                w.grad = None
+                got, got_grad = compiled(x), w.grad.data.copy()
+                w.grad = None
+                assert _same(got, f(x)) and _same(got_grad, w.grad)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors

@@ -27,7 +27,7 @@ from ..grad_mode import _state as _grad_state
 from ..tensor import Tensor
 from . import plan as _plan
 from .replay import Program, output_builder
-from .trace import Recorder, TraceError, opaque, recording
+from .trace import Recorder, TraceError, _Busy, opaque, recording
 
 __all__ = ["TraceError", "compile", "opaque"]
 
@@ -154,7 +154,10 @@ class Compiled:
         for program in state.programs:  # one per set of guards (module modes, shapes)
             if program.matches():
                 return program(flat)
-        rec, result, output = self._trace(args, kwargs, flat)
+        try:
+            rec, result, output = self._trace(args, kwargs, flat)
+        except _Busy:  # another thread is tracing now: this call runs eagerly, unrecorded
+            return _detached(self.fn(*args, **kwargs))
         state.objects = (args, kwargs)  # the ids in the signature stay those objects'
         if state.first is None or _guard_key(state.first[0]) != _guard_key(rec):
             state.first = (rec, output)

@@ -42,6 +42,10 @@ class TraceError(AutogradError, RuntimeError):
     and how to change the function)."""
 
 
+class _Busy(Exception):
+    """Raised by Recorder.__enter__ while another thread traces (the wrappers are global)."""
+
+
 _current = None  # the active Recorder (one at a time, process-wide; checked by thread)
 _lock = threading.Lock()
 
@@ -485,8 +489,7 @@ class Recorder:
     def __enter__(self):
         global _current
         if not _lock.acquire(blocking=False):
-            raise TraceError("compile: another compiled function is being traced (in another "
-                             "thread); trace one at a time")
+            raise _Busy  # another thread is tracing: the caller runs its function eagerly
         rec = self
         run_forward = Tensor.__dict__["_run_forward"].__func__
         backward = Variable.backward
