@@ -17,6 +17,7 @@ that first produced NaN or inf; ``explain(out)`` shows the backward pass step by
 from . import func, linalg, ops, registry
 from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .checkpoint import checkpoint
+from .compiler import compile  # noqa: F401, A004 - ag.compile (not in __all__: a star import must not hide the builtin)
 from .custom_op import custom_op
 from .engine import Function, Variable, grad
 from .errors import (

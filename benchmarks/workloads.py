@@ -15,7 +15,7 @@ import numpy as np
 import autograd_core as ag
 import nn
 
-from . import convolution, transformer
+from . import compiled, convolution, transformer
 from .checkpoint import checkpoint
 from .cnn import cnn_step
 from .distributed import distributed
@@ -344,4 +344,5 @@ WORKLOADS = {
     "per_example_grads": per_example_grads,
     "distributed": distributed,
     "checkpoint": checkpoint,
+    "compiled": compiled.compiled,
 }

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping
 import numpy as np
 
 from autograd_core import Tensor, is_grad_enabled, no_grad
+from autograd_core.compiler import trace as _compile_trace
 from autograd_core.engine import RemovableHandle
 from autograd_core.errors import DTypeError, StateDictError
 
@@ -136,6 +137,8 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
+        if _compile_trace._current is not None:  # ag.compile: a replay checks the train mode
+            _compile_trace.note_module(self)
         if self._forward_pre_hooks:  # checked first: most modules have no hooks
             for hook in tuple(self._forward_pre_hooks.values()):
                 result = hook(self, args)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 import autograd_core as ag
+from autograd_core.compiler import opaque
 from autograd_core.errors import ShapeError
 
 from .module import Module, Parameter, check_floating
@@ -81,6 +82,7 @@ class _BatchNorm(Module):
             out = out * self.weight.reshape(per_channel) + self.bias.reshape(per_channel)
         return out
 
+    @opaque  # a compiled training step updates the running statistics on every call
     def _update_running(self, mean, var, count: int) -> None:
         """Move the running statistics towards this batch's (in place, outside the graph)."""
         batch_mean = np.asarray(mean.data if isinstance(mean, ag.Tensor) else mean).reshape(-1)

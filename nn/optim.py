@@ -55,6 +55,8 @@ import numpy as np
 
 import autograd_core as ag
 from autograd_core import Tensor, enable_grad, no_grad
+from autograd_core.compiler import opaque
+from autograd_core.engine import bump_version
 from autograd_core.errors import DTypeError, ShapeError, StateDictError
 
 from .module import Module
@@ -341,11 +343,13 @@ class Optimizer:
         return _lr_value(self.param_groups[0]["lr"], self.step_count, type(self).__name__)
 
     # ---- stepping --------------------------------------------------------------------------------
+    @opaque  # compiled functions run it again on every call (see ag.compile)
     def zero_grad(self) -> None:
         """Forget the parameters' gradients (set them to None)."""
         for p in self.params:
             p.grad = None
 
+    @opaque  # its step count and schedule change every call: a replay runs it again
     def step(self) -> None:
         """Update every parameter that has a gradient, then count the step.
 
@@ -443,6 +447,13 @@ class Optimizer:
                     else:                         # holds them
                         state[name] = value
                 p -= delta
+
+    def _fast_replay(self):
+        """For ``ag.compile``: a function doing what ``step()`` does now, with the same floats,
+        minus the per-call checks, or None when there is none for this optimizer. It checks on
+        every call that the settings it was made for still hold (and every gradient is a Tensor
+        of its parameter's shape and dtype), and calls ``step()`` otherwise."""
+        return None
 
     def _step_in_graph(self, plan: list) -> None:
         updates = []
@@ -603,6 +614,9 @@ class Optimizer:
                 f"{hyper})")
 
 
+Optimizer.step.fast_replay = lambda optimizer: optimizer._fast_replay()  # (see ag.compile)
+
+
 def _some(keys: list, limit: int = 10) -> str:
     shown = ", ".join(repr(key) for key in keys[:limit])
     return f"[{shown}]" + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
@@ -667,6 +681,45 @@ class SGD(Optimizer):
         if hyper["nesterov"] and not (_is_number(hyper["momentum"]) and hyper["momentum"] > 0):
             problems.append((ValueError, f"{prefix}nesterov=True needs a {prefix}momentum > 0"))
         return problems
+
+    def _fast_replay(self):
+        # Plain SGD with float learning rates: p -= lr * g, as _step_in_place computes it (the
+        # product into one scratch buffer, the largest parameter's size, reused).
+        if self.differentiable or type(self) is not SGD:
+            return None
+        groups = [(group, group["lr"], tuple(group[name] for name in self._ranges))
+                  for group in self.param_groups]
+        if any(type(lr) is not float or any(values) for _, lr, values in groups):
+            return None
+        pairs = [(p, lr) for group, lr, _ in groups for p in group["params"]]
+        scratch = np.empty(max(p.data.size for p, _ in pairs),
+                           dtype=np.result_type(*[p.data.dtype for p, _ in pairs]))
+        names = tuple(self._ranges)
+        slow = SGD.step.__wrapped__
+
+        def replay():
+            for group, lr, values in groups:
+                if group["lr"] is not lr or tuple(group[n] for n in names) != values:
+                    return slow(self)
+            todo = []
+            for p, lr in pairs:
+                grad = p._grad
+                if grad is None:
+                    continue
+                data = p.data
+                if type(grad) is not Tensor or grad.data.shape != data.shape or \
+                        grad.data.dtype != data.dtype or data.dtype != scratch.dtype or \
+                        not data.flags.writeable:
+                    return slow(self)
+                todo.append((data, grad.data, lr))
+            for data, grad, lr in todo:
+                delta = scratch[:grad.size].reshape(grad.shape)
+                np.multiply(lr, grad, out=delta)
+                np.subtract(data, delta, out=data, casting="same_kind")
+                bump_version(data)
+            self.step_count += 1
+
+        return replay
 
     def _rule(self, p, g, state, lr, h):
         momentum, weight_decay = h["momentum"], h["weight_decay"]

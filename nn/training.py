@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from autograd_core import Tensor, no_grad
+from autograd_core.compiler import compile as _compile
 from autograd_core.errors import DTypeError, ShapeError
 
 from . import losses
@@ -364,8 +365,19 @@ def _format_epoch(history: History, total_epochs: int) -> str:
     return "  ".join(parts)
 
 
+def _train_step(model, loss_fn, optimizer, xb, yb):
+    """One eager step, as ``_train_epoch`` takes it: what ``fit(compile=True)`` compiles."""
+    out = model(xb)
+    loss = loss_fn(out, yb)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return out, loss
+
+
 def _train_epoch(model, loss_fn, optimizer, x, y, batch_size, shuffle, rng, drop_last, metrics,
-                 threshold, bar, dist=None, epoch: int = 0) -> tuple[float, float | None]:
+                 threshold, bar, dist=None, epoch: int = 0,
+                 step=None) -> tuple[float, float | None]:
     """One pass of gradient steps; returns the mean loss (and accuracy) over the examples seen
     (by every rank, when distributed)."""
     model.train()
@@ -382,6 +394,15 @@ def _train_epoch(model, loss_fn, optimizer, x, y, batch_size, shuffle, rng, drop
             optimizer.zero_grad()
             dist.dp.finish(contribution=0.0)
             optimizer.step()
+            if bar is not None:
+                bar.update(1)
+            continue
+        if step is not None:  # ag.compile'd _train_step: the same arithmetic, replayed
+            out, loss = step(model, loss_fn, optimizer, _batch_tensor(xb), _batch_tensor(yb))
+            if metrics:
+                correct += _count_correct(out.data, yb, threshold)[0]
+            total_loss += float(loss.data) * len(xb)
+            seen += len(xb)
             if bar is not None:
                 bar.update(1)
             continue
@@ -411,7 +432,7 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
         min_delta: float = 0.0, restore_best: bool = False, progress: bool | None = None,
         verbose: bool = False, callbacks: Iterable[Callable] = (), initial_epoch: int = 0,
         eval_batch_size: int | None = None, threshold: float | None = None,
-        checkpoint=None, distributed: bool = False) -> History:
+        checkpoint=None, distributed: bool = False, compile: bool = False) -> History:  # noqa: A002
     """Train ``model`` on ``train_data = (x, y)`` for ``epochs`` epochs of minibatch steps.
 
     Each step: ``optimizer.zero_grad()``, ``loss_fn(model(xb), yb).backward()``,
@@ -443,6 +464,9 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
       over all ranks' examples; the validation set is split between the ranks; progress,
       ``verbose`` lines and the checkpoint come from rank 0 only; callbacks run on every rank
       and any one stopping stops all. A checkpoint resumes on any number of ranks.
+    - ``compile=True``: the training step goes through ``ag.compile`` (traced, then replayed
+      without building a graph); the results are exactly those of ``compile=False``. Not with
+      ``distributed=True``.
 
     Before the first step, everything that can be checked is: the arguments, that the optimizer
     updates some of the model's parameters, and every label of ``train_data`` and ``val_data``
@@ -452,6 +476,8 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
 
     Returns the :class:`History`. The model is left in the mode (train/eval) it had.
     """
+    if compile and distributed:
+        raise ValueError("fit: compile=True and distributed=True cannot be combined yet")
     if distributed:  # first: from here on, an error on any rank aborts every rank
         from .distributed import init
         init()
@@ -488,6 +514,7 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
             progress, verbose, checkpoint = False, False, None
 
     history = History()
+    step = _compile(_train_step) if compile else None
     best_loss, best_state, waited = np.inf, None, 0
     was_training = model.training
     started = time.perf_counter()
@@ -500,7 +527,7 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
             lr = _learning_rate(optimizer)
             loss, acc = _train_epoch(model, loss_fn, optimizer, x, y, batch_size, shuffle,
                                      _epoch_rng(shared_rng, epoch), drop_last, metrics,
-                                     threshold, bar, dist, epoch)
+                                     threshold, bar, dist, epoch, step)
             history.epoch.append(epoch + 1)
             history.loss.append(loss)
             if acc is not None:

@@ -1,0 +1,431 @@
+"""From a trace to the steps a replay runs: lowering, liveness and buffer assignment.
+
+Most entries run as the engine would (see :mod:`.replay`). The primitives that dominate training
+steps are *lowered* instead: their forward and backward become the very numpy calls their eager
+code makes (the same ufuncs, on the same operands, in the same order, so the floats are the
+same), written with ``out=`` into buffers that the program owns. No ctx is made for them.
+
+Buffers: each lowered result gets one, allocated once and kept across calls, unless the value
+can be seen from outside the program (returned, kept as a ``.grad``, passed to an opaque call,
+changed in place), in which case a fresh array is made on every call, as eager code would.
+Within a call a buffer is reused (liveness) once every reader of its previous value has run;
+values that a non-lowered step may hold on to (a view it returned, an array its ctx saved) keep
+their buffer alive as long as anything made by that step is read.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from ..ops import elementwise as ew
+from ..ops import linalg
+from .replay import build_step
+from .trace import Meta
+
+_UFUNC_OF = {operator.add: np.add, operator.sub: np.subtract, operator.mul: np.multiply,
+             operator.truediv: np.true_divide, operator.neg: np.negative}
+
+
+def _ufunc(cls):
+    """The numpy ufunc an Elementwise op's kernel calls on arrays, or None."""
+    if cls is ew.Relu:
+        return None
+    kernel = cls.__dict__.get("kernel", getattr(cls, "kernel", None))
+    kernel = getattr(kernel, "__func__", kernel)
+    if isinstance(kernel, np.ufunc):
+        return kernel
+    return _UFUNC_OF.get(kernel)
+
+
+# ---- lowered steps ----------------------------------------------------------------------------
+# Each lowering returns ``emit(em) -> [lines of Python]`` (or None: run the entry as the engine
+# would). ``em.arg(spec)`` spells an operand, ``em.out(slot)`` the array a result is written
+# into; every line of a step also stores its result in ``env[slot]``.
+
+def _fwd_lowering(entry, values):
+    """emit for a forward entry, or None to run it as the engine."""
+    _, cls, specs, kw, slot, ctx, node = entry
+    if kw or not any(s[0] != "c" for s in specs):
+        return None
+    out_value = values[slot]
+    if cls is ew.Relu:
+        return lambda em: [f"env[{slot}] = maximum({em.arg(specs[0])}, 0, out={em.out(slot)})"]
+    if issubclass(cls, ew.Elementwise):
+        ufunc = _ufunc(cls)
+        if ufunc is None or ufunc.nin != len(specs) or ufunc.nout != 1:
+            return None
+        return lambda em: [f"env[{slot}] = {em.name(ufunc, 'U')}("
+                           f"{', '.join(em.arg(s) for s in specs)}, out={em.out(slot)})"]
+    if cls is linalg.Linear:
+        x, w, b = (_value(s, values) for s in specs)
+        if x is None or w is None or b is None or x.ndim != 2 or w.ndim != 2 or \
+                out_value.dtype != b.dtype:
+            return None
+        return lambda em: [
+            f"env[{slot}] = t = matmul({em.arg(specs[0])}, {em.arg(specs[1])}, "
+            f"out={em.out(slot)})",
+            f"add(t, {em.arg(specs[2])}, out=t)"]  # as out += bias
+    if cls is linalg.MatMul:
+        a, b = (_value(s, values) for s in specs)
+        if a is None or b is None or a.ndim != 2 or b.ndim != 2:
+            return None
+        return lambda em: [f"env[{slot}] = matmul({em.arg(specs[0])}, {em.arg(specs[1])}, "
+                           f"out={em.out(slot)})"]
+    return None
+
+
+def _value(spec, values):
+    kind, payload = spec
+    if kind == "s":
+        return values.get(payload)
+    if kind == "e":
+        return Meta(payload.data)
+    return Meta(payload) if isinstance(payload, np.ndarray) else None
+
+
+def _bwd_lowering(fwd, entry, values):
+    """emit for a backward entry whose forward is ``fwd`` ("alias" for Add's), or None."""
+    _, cls, specs, kw, fwd_slot, ctx, node = fwd
+    _, _, g, out_slots, retain = entry
+    if node is None or kw:
+        return None
+    if issubclass(cls, ew.Elementwise) and node._shapes is not None:
+        return None  # an input was broadcast: the engine sums its gradient (not lowered)
+    if cls is ew.Add:
+        return "alias"
+    if cls is ew.Neg or (cls is ew.Sub and out_slots[0] is None and out_slots[1] is not None):
+        target = out_slots[0] if cls is ew.Neg else out_slots[1]
+        return lambda em: [f"env[{target}] = negative(env[{g}], out={em.out(target)})"]
+    if cls is ew.Mul:
+        first, second = out_slots
+
+        def emit(em):  # grad * b first, then grad * a, as the rule's tuple is built
+            lines = []
+            if first is not None:
+                lines.append(f"env[{first}] = multiply(env[{g}], {em.arg(specs[1])}, "
+                             f"out={em.out(first)})")
+            if second is not None:
+                lines.append(f"env[{second}] = multiply(env[{g}], {em.arg(specs[0])}, "
+                             f"out={em.out(second)})")
+            return lines
+        return emit
+    if cls in (ew.Tanh, ew.Exp, ew.Relu):
+        (target,) = out_slots
+        if target is None:
+            return None
+        if cls is ew.Exp:
+            return lambda em: [f"env[{target}] = multiply(env[{g}], env[{fwd_slot}], "
+                               f"out={em.out(target)})"]
+        if cls is ew.Relu:  # grad * (out > 0)
+            return lambda em: [f"env[{target}] = multiply(env[{g}], greater(env[{fwd_slot}], 0),"
+                               f" out={em.out(target)})"]
+        return lambda em: [  # grad * (1 - out * out)
+            f"t = {em.out(target)}",
+            f"multiply(env[{fwd_slot}], env[{fwd_slot}], out=t)",
+            "subtract(1, t, out=t)",
+            f"env[{target}] = multiply(env[{g}], t, out=t)"]
+    if cls is linalg.Linear:
+        x = _value(specs[0], values)
+        if x is None or x.ndim != 2:
+            return None
+        dx, dw, db = out_slots
+
+        def emit(em):  # the rule's order: grad_x, then grad_w, then grad_b
+            lines = []
+            if dx is not None:
+                lines.append(f"env[{dx}] = matmul(env[{g}], {em.arg(specs[1])}.swapaxes(-1, -2),"
+                             f" out={em.out(dx)})")
+            if dw is not None:
+                lines.append(f"env[{dw}] = matmul({em.arg(specs[0])}.swapaxes(-1, -2), "
+                             f"env[{g}], out={em.out(dw)})")
+            if db is not None:
+                lines.append(f"env[{db}] = add.reduce(env[{g}], axis=0, out={em.out(db)})")
+            return lines
+        return emit
+    if cls is linalg.MatMul:
+        a, b = (_value(s, values) for s in specs)
+        if a is None or b is None or a.ndim != 2 or b.ndim != 2:
+            return None
+        da, db = out_slots
+
+        def emit(em):
+            lines = []
+            if da is not None:
+                lines.append(f"env[{da}] = matmul(env[{g}], {em.arg(specs[1])}.swapaxes(-1, -2),"
+                             f" out={em.out(da)})")
+            if db is not None:
+                lines.append(f"env[{db}] = matmul({em.arg(specs[0])}.swapaxes(-1, -2), "
+                             f"env[{g}], out={em.out(db)})")
+            return lines
+        return emit
+    return None
+
+
+class _Emitter:
+    """Names for the objects the generated program uses, and its lines."""
+
+    def __init__(self, buffer_of, fresh):
+        self.ns = {name: getattr(np, name) for name in (
+            "add", "subtract", "multiply", "negative", "maximum", "greater", "matmul")}
+        self.lines = []
+        self.buffer_of, self.fresh = buffer_of, fresh
+        self.names = {}
+
+    def name(self, obj, prefix: str) -> str:
+        key = (prefix, id(obj))
+        name = self.names.get(key)
+        if name is None:
+            name = self.names[key] = f"{prefix}{len(self.names)}"
+            self.ns[name] = obj
+        return name
+
+    def arg(self, spec) -> str:
+        kind, payload = spec
+        if kind == "s":
+            return f"env[{payload}]"
+        if kind == "e":
+            return f"{self.name(payload, 'E')}.data"  # read live
+        return self.name(payload, "C")
+
+    def out(self, slot) -> str:
+        buf = self.buffer_of.get(slot)
+        if buf is not None:
+            return self.name(buf, "B")
+        return f"{self.name(self.fresh[slot], 'A')}()"
+
+    def step(self, run) -> None:
+        self.lines.append(f"{self.name(run, 'S')}(env, ctxs, args)")
+
+    def program(self):
+        source = "def program(env, ctxs, args):\n" + "".join(
+            f"    {line}\n" for line in self.lines or ["pass"])
+        exec(compile(source, "<ag.compile program>", "exec"), self.ns)  # noqa: S102
+        program = self.ns["program"]
+        program.source = source
+        return program
+
+
+# ---- the planner ----------------------------------------------------------------------------
+
+def _slots(specs):
+    return [s[1] for s in specs if s[0] == "s"]
+
+
+def lower(rec, output_slots=()):
+    """The replay of ``rec`` as one generated function ``program(env, ctxs, args)``: lowered
+    entries as numpy calls, the others as calls of their steps (see :mod:`.replay`)."""
+    entries, values = rec.entries, rec.values
+    fwd_of_ctx = {e[5]: e for e in entries if e[0] == "fwd" and e[5] is not None}
+    # 1. what each entry reads and writes, which results may share memory with what
+    parent = list(range(rec.nslots))
+
+    def find(k):
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    def union(a, b):
+        parent[find(a)] = find(b)
+
+    makers, reads, writes = [], [], []
+    escaping = set(output_slots)
+    lowered_bwd = {}
+    for entry in entries:  # which backward entries lower (their forwards then lower too)
+        if entry[0] == "bwd":
+            made = _bwd_lowering(fwd_of_ctx[entry[1]], entry, values)
+            if made is not None:
+                lowered_bwd[entry[1]] = made
+    for entry in entries:
+        kind = entry[0]
+        make, read, write = None, [], []
+        if kind == "fwd":
+            _, cls, specs, kw, slot, ctx, node = entry
+            read = _slots(specs) + _slots(kw.values())
+            write = [slot]
+            if ctx is None or ctx in lowered_bwd:
+                make = _fwd_lowering(entry, values)
+            if make is None and ctx in lowered_bwd:
+                del lowered_bwd[ctx]  # its backward needs the ctx after all
+            if make is None:
+                for r in read:
+                    union(slot, r)  # a view of an input, or an input itself
+        elif kind == "bwd":
+            fwd = fwd_of_ctx[entry[1]]
+            read = [entry[2]] + _slots(fwd[2]) + _slots(fwd[3].values()) + [fwd[4]]
+            write = [s for s in entry[3] if s is not None]
+            made = lowered_bwd.get(entry[1])
+            if made is not None:  # what the lowered rule reads: no ctx holds the rest
+                cls = fwd[1]
+                if cls in (ew.Relu, ew.Exp, ew.Tanh):
+                    read = [entry[2], fwd[4]]
+                elif cls in (ew.Add, ew.Neg, ew.Sub):
+                    read = [entry[2]]
+                elif cls is linalg.Linear:
+                    read = [entry[2]] + _slots(fwd[2][:2])
+            if made == "alias":
+                for s in write:
+                    union(s, entry[2])
+                make = "alias"
+            elif made is not None:
+                make = made
+            else:
+                for w in write:
+                    for r in read:
+                        union(w, r)
+        elif kind == "add":
+            read, write = [entry[2], entry[3]], [entry[1]]
+            dst, a, b = entry[1], entry[2], entry[3]
+            if values[a].shape == values[b].shape == values[dst].shape and \
+                    values[a].dtype == values[b].dtype == values[dst].dtype:
+                def make(em, dst=dst, a=a, b=b):
+                    return [f"env[{dst}] = add(env[{a}], env[{b}], out={em.out(dst)})"]
+        elif kind == "acc":
+            read = [slot for _, slot, _ in entry[1]]
+            write = [after for _, _, after in entry[1]]
+            escaping.update(read + write)
+        elif kind == "root":
+            write = [entry[1]]
+            read = _slots([entry[3]])
+            escaping.add(entry[1])
+        elif kind == "call":
+            read = [s[2] for s in entry[2] if s[0] in "TA" and s[1] == "s"] + [
+                s[2] for s in entry[3].values() if s[0] in "TA" and s[1] == "s"]
+            escaping.update(read)
+        elif kind == "setgrad":
+            read = _slots([entry[2]]) if entry[2] is not None else []
+            escaping.update(read)
+        elif kind == "np":
+            read, write = _slots(entry[2]), [entry[3]]
+            escaping.update(read)
+        elif kind in ("setitem", "inplace"):
+            target, source = (entry[1], entry[3]) if kind == "setitem" else (entry[2], entry[3])
+            read = _slots([target, source])
+            escaping.update(read)
+        makers.append(make)
+        reads.append(read)
+        writes.append(write)
+    # 2. liveness: the last step reading anything that shares memory with each group
+    last_read = {}
+    for i, read in enumerate(reads):
+        for r in read:
+            last_read[find(r)] = i
+    escaping_groups = {find(s) for s in escaping}
+    # 3. buffers: kept across calls for private groups, reused once their group is dead
+    free: dict = {}  # (shape, dtype) -> [buffer, ...]
+    dying: list = []  # (last reader, key, buffer)
+    buffer_of: dict = {}  # slot -> kept buffer
+    fresh: dict = {}  # slot -> (shape, dtype) made anew per call
+    em = _Emitter(buffer_of, fresh)
+    for i, (entry, make) in enumerate(zip(entries, makers)):
+        still, ending = [], []
+        for end, key, buf in dying:
+            if end < i:
+                free.setdefault(key, []).append(buf)
+            elif end == i and _elementwise(entry, fwd_of_ctx):
+                ending.append((key, buf))  # read for the last time here, element by element
+            else:
+                still.append((end, key, buf))
+        dying = still
+        if make is None:
+            em.step(build_step(entry))
+            continue
+        if make == "alias":  # Add's backward passes the gradient on to both inputs
+            em.lines.extend(f"env[{s}] = env[{entry[2]}]" for s in entry[3] if s is not None)
+            continue
+        for slot in writes[i]:
+            value = values[slot]
+            key = (value.shape, value.dtype, value.strides)
+            group = find(slot)
+            if group in escaping_groups or group not in last_read:
+                fresh[slot] = _allocator(value)
+                continue
+            pool = free.get(key)
+            same = next((j for j, (k, _) in enumerate(ending) if k == key), None)
+            if same is not None:  # in place: an elementwise op may write over its own input
+                buf = ending.pop(same)[1]
+            else:
+                buf = pool.pop() if pool else _allocator(value)()
+            buffer_of[slot] = buf
+            dying.append((last_read[group], key, buf))
+        for end_key, buf in ending:  # not taken: free from the next step on
+            dying.append((i, end_key, buf))
+        em.lines.extend(make(em))
+    return em.program()
+
+
+def _elementwise(entry, fwd_of_ctx) -> bool:
+    """Whether a lowered entry computes its one output element by element from inputs of the
+    output's shape in a single numpy call, so that the output may overwrite an input read for
+    the last time (numpy allows an output identical to an input)."""
+    kind = entry[0]
+    if kind == "add":
+        return True
+    if kind == "fwd":
+        cls = entry[1]
+        return cls is ew.Relu or (issubclass(cls, ew.Elementwise) and _ufunc(cls) is not None)
+    if kind == "bwd":  # one numpy call with one output (relu's mask is made before it)
+        cls = fwd_of_ctx[entry[1]][1]
+        return cls in (ew.Relu, ew.Exp, ew.Neg) or (cls is ew.Sub and entry[3][0] is None)
+    return False
+
+
+def _allocator(value):
+    """A function making an empty array laid out in memory as ``value`` is: numpy gives an
+    operation's result its inputs' layout, and a reduction's order of additions (so its rounding)
+    follows the layout, so a buffer must have the layout the eager result had."""
+    shape, dtype = value.shape, value.dtype
+    if value.c_contiguous or value.ndim < 2:
+        return lambda: np.empty(shape, dtype)
+    if value.f_contiguous:
+        return lambda: np.empty(shape, dtype, order="F")
+    order = sorted(range(value.ndim), key=lambda a: -abs(value.strides[a]))
+    inverse = tuple(int(a) for a in np.argsort(order))
+    permuted = tuple(shape[a] for a in order)
+    return lambda: np.empty(permuted, dtype).transpose(inverse)
+
+
+def _elementwise(entry, fwd_of_ctx) -> bool:
+    """Whether a lowered entry computes its one output element by element from inputs of the
+    output's shape in a single numpy call, so that the output may overwrite an input read for
+    the last time (numpy allows an output identical to an input)."""
+    kind = entry[0]
+    if kind == "add":
+        return True
+    if kind == "fwd":
+        cls = entry[1]
+        return cls is ew.Relu or (issubclass(cls, ew.Elementwise) and _ufunc(cls) is not None)
+    if kind == "bwd":  # one numpy call with one output (relu's mask is made before it)
+        cls = fwd_of_ctx[entry[1]][1]
+        return cls in (ew.Relu, ew.Exp, ew.Neg) or (cls is ew.Sub and entry[3][0] is None)
+    return False
+
+
+def _allocator(value):
+    """A function making an empty array laid out in memory as ``value`` is: numpy gives an
+    operation's result its inputs' layout, and a reduction's order of additions (so its rounding)
+    follows the layout, so a buffer must have the layout the eager result had."""
+    shape, dtype = value.shape, value.dtype
+    if value.c_contiguous or value.ndim < 2:
+        return lambda: np.empty(shape, dtype)
+    if value.f_contiguous:
+        return lambda: np.empty(shape, dtype, order="F")
+    order = sorted(range(value.ndim), key=lambda a: -abs(value.strides[a]))
+    inverse = tuple(int(a) for a in np.argsort(order))
+    permuted = tuple(shape[a] for a in order)
+    return lambda: np.empty(permuted, dtype).transpose(inverse)
+
+
+def _out(buffer_of, fresh):
+    """out(env, slot): the buffer a lowered step writes ``slot`` into, recorded in env."""
+
+    def out(env, slot):
+        buf = buffer_of.get(slot)
+        if buf is None:
+            buf = fresh[slot]()
+        env[slot] = buf
+        return buf
+
+    return out
