@@ -4,6 +4,8 @@ inputs at call time, and refuses (TraceError) what a replay could not reproduce.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -162,6 +164,28 @@ def test_mutated_argument_array_is_seen():
         x.data[...] = step
         outs.append(float(compiled(x)))
     assert outs == [float(np.float32(3) * np.exp(np.float32(s))) for s in range(4)]
+
+
+@pytest.mark.parametrize("as_tensor", [True, False])
+def test_out_of_range_labels_raise_in_a_replay_and_leave_the_model_untouched(as_tensor):
+    # The public losses check labels in Python, which a replay does not run again: the fused
+    # primitive checks them itself. Without that, -1 picked the last class silently.
+    model = nn.Sequential(nn.Dense(4, 3, rng=0))
+    optimizer = nn.SGD(model.parameters(), lr=0.1)
+    step = ag.compile(_step_fn(model, optimizer, nn.cross_entropy))
+    x = ag.Tensor(np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32))
+
+    def labels(values):
+        return ag.Tensor(np.array(values)) if as_tensor else np.array(values)
+
+    for _ in range(3):  # trace, check, replay
+        step(x, labels([0, 1, 2, 1, 0]))
+    before = [p.data.copy() for p in model.parameters()]
+    for bad, shown in (([0, 1, -1, 1, 0], "[-1]"), ([0, 3, 2, 1, 0], "[3]")):
+        with pytest.raises(ValueError, match=re.escape(f"labels must be in [0, 2] for 3 classes, "
+                                                       f"got {shown}")):
+            step(x, labels(bad))
+    assert all(np.array_equal(a, p.data) for a, p in zip(before, model.parameters()))
 
 
 def test_train_eval_switch_retraces():

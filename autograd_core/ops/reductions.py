@@ -163,6 +163,10 @@ class SoftmaxCrossEntropy(Function):
 
     @staticmethod
     def forward(ctx, x, labels, reduction="mean"):
+        # The range is checked here, not only by the public functions: a compiled replay runs
+        # this forward on each call's labels but not the Python around it (a label of -1 would
+        # otherwise pick the last class silently).
+        _check_label_range(labels, x.shape[-1], "softmax_cross_entropy")
         ctx.labels = np.array(labels, copy=True)  # ours: the caller may change theirs later
         ctx.reduction = reduction
         ctx.save_for_backward(x)
@@ -296,23 +300,30 @@ def _logsumexp_public(x, axis=None, keepdims: bool = False):
 logsumexp = primitive("logsumexp", LogSumExp, method=True, public=_logsumexp_public)
 
 
-def check_labels(labels, num_classes: int, where: str, scores_shape: tuple | None = None):
+def check_labels(labels, num_classes: int, where: str, scores_shape: tuple | None = None,
+                 check_range: bool = True):
     """Integer class labels as an array: a DTypeError for any other dtype, a ValueError for
-    values outside [0, num_classes), and, given ``scores_shape`` (logits or probabilities of
+    values outside [0, num_classes) (unless ``check_range=False``: for callers whose primitive
+    checks the range in its forward), and, given ``scores_shape`` (logits or probabilities of
     shape (..., num_classes)), a ShapeError unless the labels have shape ``scores_shape[:-1]``."""
     labels = np.asarray(labels.data if isinstance(labels, Variable) else labels)
     if labels.dtype.kind not in "iu":
         raise DTypeError(f"{where}: class labels must be integers, got dtype {labels.dtype} "
                          "(one-hot or soft targets go to nn.cross_entropy as a float array of "
                          "the logits' shape)")
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        bad = labels[(labels < 0) | (labels >= num_classes)]
-        raise ValueError(f"{where}: labels must be in [0, {num_classes - 1}] for "
-                         f"{num_classes} classes, got {bad[:5].tolist()}")
+    if check_range:
+        _check_label_range(labels, num_classes, where)
     if scores_shape is not None and labels.shape != scores_shape[:-1]:
         raise ShapeError(f"{where}: labels of shape {labels.shape} do not fit scores of shape "
                          f"{scores_shape}: expected labels of shape {scores_shape[:-1]}")
     return labels
+
+
+def _check_label_range(labels: np.ndarray, num_classes: int, where: str) -> None:
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = labels[(labels < 0) | (labels >= num_classes)]
+        raise ValueError(f"{where}: labels must be in [0, {num_classes - 1}] for "
+                         f"{num_classes} classes, got {bad[:5].tolist()}")
 
 
 def _softmax_cross_entropy_public(logits, labels, reduction: str = "mean"):
@@ -327,7 +338,7 @@ def _softmax_cross_entropy_public(logits, labels, reduction: str = "mean"):
     if len(shape) == 0:
         raise ShapeError("softmax_cross_entropy: expected logits of shape (N, C) or (C,), got a "
                          "0-d array")
-    labels = check_labels(labels, shape[-1], "softmax_cross_entropy", shape)
+    labels = check_labels(labels, shape[-1], "softmax_cross_entropy", shape, check_range=False)
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"softmax_cross_entropy: reduction must be 'mean', 'sum' or 'none', "
                          f"got {reduction!r}")
