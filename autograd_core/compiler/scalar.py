@@ -498,6 +498,8 @@ class _Program:
     def __init__(self, trace: _Trace, arg_leaves: list, effects: list, result):
         namespace = {"_Retrace": _Retrace}
         lines = []
+        # an argument's position, by identity (Scalar's == compares values)
+        positions = {id(leaf): position for position, leaf in enumerate(arg_leaves)}
         constants = {}
 
         def expr(ref):
@@ -540,7 +542,7 @@ class _Program:
         guards = []
         for index, leaf in enumerate(trace.leaf_order):
             _, data_slot, grad_slot, requires_grad = trace.leaves[id(leaf)]
-            position = arg_leaves.index(leaf) if leaf in arg_leaves else None
+            position = positions.get(id(leaf))
             name = f"a[{position}]" if position is not None else f"L{index}"
             if position is None:
                 namespace[name] = leaf
@@ -591,7 +593,7 @@ class _Program:
                     lines.append(f"{targets}, = b{index}({args})")
         # Effects: what the function left in .data and .grad of the Scalars it used.
         for index, (leaf, attribute, ref) in enumerate(effects):
-            position = arg_leaves.index(leaf) if leaf in arg_leaves else None
+            position = positions.get(id(leaf))
             name = f"a[{position}]" if position is not None else f"E{index}"
             if position is None:
                 namespace[name] = leaf
