@@ -46,6 +46,7 @@ from ..scalar import Scalar, _constant
 __all__ = ["ScalarCompileError", "compile_scalar"]
 
 _plain = float.__float__  # a _Traced's float value, without going through its __float__
+_by_number = operator.attrgetter("_number")
 
 
 class ScalarCompileError(AutogradError, RuntimeError):
@@ -256,7 +257,9 @@ def _traced_apply_family_check(original_apply):
 
 def _traced_backward(self, grad=None, retain_graph: bool = False, create_graph: bool = False):
     """Scalar.backward while tracing: the engine's loop (_run, for one Scalar root without
-    targets or hooks), computing the same floats in the same order and recording them."""
+    targets or hooks), computing the same floats in the same order and recording them. (The
+    engine finds its nodes as it goes; all of them are needed here up front, so that the
+    recorded program is written in that order.)"""
     trace = _active
     if create_graph:
         raise ScalarCompileError("compile_scalar: backward(create_graph=True) is not supported")
@@ -275,6 +278,7 @@ def _traced_backward(self, grad=None, retain_graph: bool = False, create_graph: 
         trace.code.append(("const", (constant,), grad.slot))
     root = _engine._item_of(self)
     nodes, leaves = _engine._sorted_graph([root])
+    nodes.sort(key=_by_number)  # the engine's order: by decreasing number (see _run)
     grads = {root: grad}
     code, new, ref, take = trace.code, trace.new, trace.ref, grads.pop
     for node in reversed(nodes):
