@@ -661,11 +661,12 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
     ``grad()``) only the nodes on a path to a target run, and the gradients returned are the
     targets'.
 
-    Nodes are visited by decreasing number (see _next_number), from a heap of (-number, node):
-    without targets, a node joins it when it first receives a gradient, so the graph is never
-    sorted beforehand; with targets, the nodes on paths to them are found first and all join
-    it at the start. Both visit the same nodes in the same order, so backward() and grad()
-    sum the same gradients in the same order.
+    Nodes are visited by decreasing number (see _next_number), from a heap of their negated
+    numbers and a dict from number to node (plain ints in the heap: a tuple per node would be
+    one more object for the collector to count). Without targets, a node joins the heap when it
+    first receives a gradient, so the graph is never sorted beforehand; with targets, the nodes
+    on paths to them are found first and all join it at the start. Both visit the same nodes in
+    the same order, so backward() and grad() sum the same gradients in the same order.
     """
     wanted = None  # every input of every node, unless only the paths to targets are
     grads = {}  # graph item -> the sum of the gradients it has received so far
@@ -676,12 +677,12 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
     if targets is not None:
         nodes, leaves = _sorted_graph(roots)
         wanted, on_path = _paths_to(leaves + nodes, targets)
-        heap = [(-node._number, node) for node in nodes if node in wanted]
-        heapq.heapify(heap)
+        queued = {node._number: node for node in nodes if node in wanted}
     else:
-        heap = [(-root._number, root) for root in grads if root._number is not None]
-        heapq.heapify(heap)
-    push, pop = heapq.heappush, heapq.heappop
+        queued = {root._number: root for root in grads if root._number is not None}
+    heap = [-number for number in queued]
+    heapq.heapify(heap)
+    push, pop, dequeue = heapq.heappush, heapq.heappop, queued.pop
     grow = targets is None  # nodes join the heap as they receive their first gradient
     reached = {}
     claimed = set()
@@ -689,7 +690,7 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
     check = _anomaly.enabled  # read once: a thread-local, and backward does not change it
     with set_grad_enabled(create_graph):
         while heap:
-            node = pop(heap)[1]
+            node = dequeue(-pop(heap))
             grad = take(node, None)
             if grad is None:
                 continue
@@ -732,8 +733,10 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
                     previous = get(parent)
                     if previous is None:
                         grads[parent] = parent_grad
-                        if parent._number is not None:
-                            push(heap, (-parent._number, parent))
+                        number = parent._number
+                        if number is not None:
+                            queued[number] = parent
+                            push(heap, -number)
                     else:
                         grads[parent] = previous + parent_grad
                 if count == 2:
@@ -742,8 +745,10 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
                         previous = get(parent)
                         if previous is None:
                             grads[parent] = parent_grad
-                            if parent._number is not None:
-                                push(heap, (-parent._number, parent))
+                            number = parent._number
+                            if number is not None:
+                                queued[number] = parent
+                                push(heap, -number)
                         else:
                             grads[parent] = previous + parent_grad
                 continue
@@ -754,8 +759,10 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
                 previous = get(parent)
                 if previous is None:
                     grads[parent] = parent_grad
-                    if grow and parent._number is not None:
-                        push(heap, (-parent._number, parent))
+                    number = parent._number
+                    if grow and number is not None:
+                        queued[number] = parent
+                        push(heap, -number)
                 else:
                     grads[parent] = previous + parent_grad
         # Only leaves are left in grads now, each with the sum of all its uses' gradients.
