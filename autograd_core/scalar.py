@@ -33,6 +33,7 @@ from .grad_mode import _state as _grad_state
 from .ops.elementwise import _OUT, on_floats
 
 _new = object.__new__
+_next_number = _engine._next_number  # see engine._next_number
 _anomaly = anomaly._state
 _forward = _engine._forward  # func.jvp's levels: while any run, ops take the general path
 _PLAIN = (float, int, bool)  # Python numbers an op takes as they are
@@ -89,6 +90,7 @@ def _unary(function):
                 node._shapes = node._retained = None
                 node._roles = roles
                 node._saved_at = _engine._clock
+                node._number = _next_number()
             out = _new(Scalar)
             out.data = data
             out._grad = None
@@ -145,6 +147,7 @@ def _binary(function, reflected: bool = False):
             node._shapes = node._retained = None
             node._roles = roles
             node._saved_at = _engine._clock
+            node._number = _next_number()
         out = _new(Scalar)
         out.data = data
         out._grad = None

@@ -143,3 +143,6 @@ def test_scalar_methods_record_the_node_function_apply_records(name):
         fast, general = method(*args), cls.apply(*apply_args)
         assert fast.data == general.data and fast.requires_grad
         assert _node_fields(fast) == _node_fields(general), (name, args)
+        # both numbered in the order they were recorded: backward visits nodes by that number
+        assert type(fast.grad_fn._number) is int
+        assert fast.grad_fn._number < general.grad_fn._number
