@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import operator
 import threading
 import weakref
 from collections.abc import Sequence
@@ -614,10 +615,13 @@ def topological_order(roots: Sequence) -> list:
 
 
 def _sorted_graph(roots: Sequence) -> tuple[list, list]:
-    """The Function nodes reachable from ``roots`` in topological order (each after all of its
-    inputs), and the leaves reachable from them.
+    """The Function nodes reachable from ``roots`` in the order they were recorded (each after
+    all of its inputs: reversed, the order in which backward visits them, see _run), and the
+    leaves reachable from them.
 
-    Iterative depth-first search. Items are keys of sets and dicts here and in the driver by
+    Iterative depth-first search, then a sort by record number, so that whatever follows the
+    engine's order (grad()'s paths, compile's trace, the explainer) sums gradients as it does.
+    Items are keys of sets and dicts here and in the driver by
     identity (Tensor keeps object's hash although its == is elementwise), with no id() calls.
     """
     nodes = []
@@ -643,7 +647,11 @@ def _sorted_graph(roots: Sequence) -> tuple[list, list]:
                     push(parent)
         else:
             leaves.append(item)
+    nodes.sort(key=_record_number)
     return nodes, leaves
+
+
+_record_number = operator.attrgetter("_number")
 
 
 def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None):

@@ -1,12 +1,13 @@
-"""The ``scalar_compiled`` workload: micrograd's demo step through ``compile_scalar``.
+"""The ``scalar_compiled`` workload: micrograd's demo step through the Scalar compiler.
 
 The same ``ScalarMLP`` step as the ``scalar`` workload (2-16-16-1 ReLU MLP, 50 points, sum of
 squared errors, backward, SGD update written as ``p.data -= lr * p.grad``), compiled with
-``autograd_core.compiler.scalar.compile_scalar``: the first call traces it eagerly, later calls
-replay the recorded float operations as one generated Python function. Before timing, a few
-compiled steps are checked to give bit-identical losses, gradients and parameters to the same
-steps run eagerly on a twin model (the workload raises otherwise). Timed against micrograd with
-its garbage collector paused (its fastest), and against our eager step for scale.
+``ag.compile(step, scalar=True)`` (autograd_core/compiler/scalar.py): the first call traces it
+eagerly, later calls replay the recorded float operations as one generated Python function.
+Before timing, a few compiled steps are checked to give bit-identical losses, gradients and
+parameters to the same steps run eagerly on a twin model (the workload raises otherwise).
+Timed against micrograd with its garbage collector paused (its fastest), and against our eager
+step for scale.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import math
 
 import autograd_core as ag
-from autograd_core.compiler.scalar import compile_scalar
 
 from .timing import interleaved
 
@@ -31,7 +31,7 @@ def scalar_compiled(s) -> list:
 
     xs, ys = _scalar_data()
     twin, model = ScalarMLP(ag.Scalar), ScalarMLP(ag.Scalar)
-    step = compile_scalar(lambda: _scalar_step(model, xs, ys, _zero_grad_ours))
+    step = ag.compile(lambda: _scalar_step(model, xs, ys, _zero_grad_ours), scalar=True)
     for _ in range(3):  # trace (no gradients yet), trace (with them), replay
         expected, got = _scalar_step(twin, xs, ys, _zero_grad_ours), step()
         same = _same(expected.data, got.data) and all(

@@ -311,9 +311,30 @@ def test_dropout_random_mask_is_detected():
             compiled(x)
 
 
-def test_scalars_are_refused():
-    with pytest.raises(TraceError, match="Scalar"):
-        ag.compile(lambda s: s * 2)(ag.Scalar(1.0))
+def test_scalar_code_goes_to_the_scalar_compiler():
+    def step(w, x):  # a Scalar argument chooses the Scalar compiler
+        loss = (w * x - 1.0) ** 2
+        loss.backward()
+        w.data -= 0.1 * w.grad
+        w.grad = None
+        return loss
+
+    eager_w, compiled_w = ag.Scalar(0.5), ag.Scalar(0.5)
+    compiled = ag.compile(step)
+    for x in (1.0, 2.0, -1.5, 0.25):
+        assert step(eager_w, x).data == compiled(compiled_w, x).data
+        assert eager_w.data == compiled_w.data
+    assert compiled._scalar is not None and compiled._scalar.programs
+
+    # Scalars reached through a closure (micrograd's demo step): scalar=True, or a clear error.
+    w = ag.Scalar(0.5, requires_grad=True)
+    with pytest.raises(TraceError, match=r"ag.compile\(fn, scalar=True\)"):
+        ag.compile(lambda: (w * 3.0).backward())()
+    twin = ag.Scalar(0.5)
+    closure = ag.compile(lambda: step(w, 2.0), scalar=True)
+    for _ in range(4):
+        assert closure().data == step(twin, 2.0).data and w.data == twin.data
+    assert isinstance(ag.compiler.scalar.ScalarCompileError("x"), TraceError)
 
 
 def test_decorator_and_error_leaves_engine_unpatched():

@@ -48,8 +48,7 @@ def _flatten(obj, flat: list, sig: list, modules: dict) -> None:
         flat.append(obj)
         sig.append(("A", obj.shape, obj.dtype, obj.strides))
     elif isinstance(obj, Variable):
-        raise TraceError(f"compile: got a {type(obj).__name__} argument; compiled Scalar code "
-                         "is not supported here yet (only Tensors)")
+        raise _ScalarArgument  # Scalar code has a compiler of its own (see Compiled.__call__)
     elif obj is None or isinstance(obj, (bool, int, float, complex, str, bytes, np.generic)):
         sig.append(("P", type(obj), obj))
     elif isinstance(obj, (list, tuple)):
@@ -71,6 +70,10 @@ def _object_key(obj, modules: dict):
             subs = modules[id(obj)] = (obj, list(obj.modules()))
         return ("M", id(obj), tuple([m.training for m in subs[1]]))
     return ("O", id(obj))
+
+
+class _ScalarArgument(Exception):
+    """Raised by _flatten at a Scalar argument: the call goes to the Scalar compiler."""
 
 
 class _Traced:
@@ -95,6 +98,7 @@ class Compiled:
         self._cache: dict = {}
         self._modules: dict = {}
         self._captured = self._captures(fn)
+        self._scalar = None  # the Scalar compiler's version of fn, made at a Scalar argument
 
     @staticmethod
     def _captures(fn):
@@ -138,9 +142,15 @@ class Compiled:
         if recording() is not None:  # inside another compiled function's trace: record it
             return self.fn(*args, **kwargs)
         flat, sig = [], []
-        _flatten(args, flat, sig, self._modules)
-        if kwargs:
-            _flatten(kwargs, flat, sig, self._modules)
+        try:
+            _flatten(args, flat, sig, self._modules)
+            if kwargs:
+                _flatten(kwargs, flat, sig, self._modules)
+        except _ScalarArgument:
+            if self._scalar is None:
+                from .scalar import compile_scalar
+                self._scalar = compile_scalar(self.fn)
+            return self._scalar(*args, **kwargs)
         sig.extend(self._context())
         sig.append(_grad_state.enabled)
         try:
@@ -310,7 +320,7 @@ def _build(rec, output) -> Program:
     return Program(rec, steps, output_builder(output), guards)
 
 
-def compile(fn=None):  # noqa: A001 - ag.compile, as torch.compile / jax.jit
+def compile(fn=None, *, scalar: bool = False):  # noqa: A001 - ag.compile, as torch.compile
     """Compile a function of Tensors (and Modules, optimizers) that runs a forward pass and,
     optionally, backward and an optimizer step: usable as ``@ag.compile`` or ``ag.compile(fn)``.
 
@@ -329,10 +339,18 @@ def compile(fn=None):  # noqa: A001 - ag.compile, as torch.compile / jax.jit
     reading a traced value (``.item()``, ``float()``, ``bool()``, ``.numpy()``) raises a
     :class:`TraceError` while tracing.
 
+    Scalar code (micrograd-style, over ``ag.Scalar``) has a compiler of its own, which replays
+    the recorded float operations as generated straight-line Python (see :mod:`.scalar`): it is
+    used for every call that passes a Scalar, and always with ``scalar=True``, for a step that
+    reaches its Scalars through a closure (as micrograd's demo step does).
+
     >>> step = ag.compile(lambda x: (x * x).sum())
     >>> [float(step(ag.tensor([1.0, 2.0]))) for _ in range(3)]
     [5.0, 5.0, 5.0]
     """
     if fn is None:
-        return compile
+        return functools.partial(compile, scalar=scalar)
+    if scalar:
+        from .scalar import compile_scalar
+        return compile_scalar(fn)
     return Compiled(fn)

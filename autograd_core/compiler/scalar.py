@@ -1,8 +1,17 @@
 """compile_scalar: trace a function of Scalars once, then replay it as straight-line float code.
+``ag.compile`` uses it for Scalar code (a Scalar argument, or ``scalar=True``).
 
->>> step = compile_scalar(train_step)   # train_step: forward, loss.backward(), p.data -= ...
->>> step()                              # traced: runs eagerly and records every float operation
->>> step()                              # replayed: generated Python over floats, no graph
+>>> import autograd_core as ag
+>>> w = ag.Scalar(0.25)
+>>> def train_step():
+...     loss = (w * 2.0 - 1.0) ** 2
+...     loss.backward()
+...     w.data -= 0.1 * w.grad
+...     w.grad = None
+...     return loss
+>>> step = compile_scalar(train_step)
+>>> [round(step().data, 6) for _ in range(3)]  # traced (eagerly, recording), then replayed
+[0.25, 0.01, 0.0004]
 
 The first call runs ``fn`` eagerly, as it would run without compiling, while recording every
 float operation it performs on the values of Scalars: each Scalar op (forward), the backward rule
@@ -38,19 +47,19 @@ import operator
 
 from .. import engine as _engine
 from .. import registry
-from ..errors import AutogradError
 from ..grad_mode import _state as _grad_state
 from ..ops.elementwise import Add, Elementwise, Mul, Neg, Sub, on_floats
 from ..scalar import Scalar, _constant
+from .trace import TraceError
 
 __all__ = ["ScalarCompileError", "compile_scalar"]
 
 _plain = float.__float__  # a _Traced's float value, without going through its __float__
-_by_number = operator.attrgetter("_number")
 
 
-class ScalarCompileError(AutogradError, RuntimeError):
-    """What compile_scalar cannot trace faithfully (the message names what and where)."""
+class ScalarCompileError(TraceError):
+    """What compile_scalar cannot trace faithfully (the message names what and where); a
+    TraceError, as the Tensor tracer's refusals are."""
 
 
 # ---- the trace ----------------------------------------------------------------------------------
@@ -278,7 +287,6 @@ def _traced_backward(self, grad=None, retain_graph: bool = False, create_graph: 
         trace.code.append(("const", (constant,), grad.slot))
     root = _engine._item_of(self)
     nodes, leaves = _engine._sorted_graph([root])
-    nodes.sort(key=_by_number)  # the engine's order: by decreasing number (see _run)
     grads = {root: grad}
     code, new, ref, take = trace.code, trace.new, trace.ref, grads.pop
     for node in reversed(nodes):

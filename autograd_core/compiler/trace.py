@@ -36,6 +36,9 @@ from ..grad_mode import _state as _grad_state
 from ..grad_mode import set_grad_enabled
 from ..tensor import Tensor
 
+_SCALAR_HINT = ("compile Scalar code with ag.compile(fn, scalar=True) (or pass a Scalar as an "
+                "argument, which chooses the Scalar compiler): this tracer follows Tensors only")
+
 
 class TraceError(AutogradError, RuntimeError):
     """A compiled function did something its replay could not reproduce (the message says what
@@ -188,8 +191,8 @@ class Recorder:
         """The spec of one operand: ("s", slot), ("e", Tensor) or ("c", constant)."""
         if isinstance(value, Variable):
             if not isinstance(value, Tensor):
-                raise TraceError(f"compile: {where} got a {type(value).__name__}; compiled "
-                                 "Scalar code is not supported here yet (only Tensors)")
+                raise TraceError(f"compile: {where} got a {type(value).__name__}; "
+                                 f"{_SCALAR_HINT}")
             data = value.data
             k = self.slot_of.get(id(data))
             if k is not None:
@@ -293,8 +296,8 @@ class Recorder:
             raise TraceError("compile: backward(create_graph=True) inside a compiled function "
                              "is not supported; compile the outer step without it")
         if not isinstance(root_value, Tensor):
-            raise TraceError("compile: backward() of a Scalar inside a compiled function: "
-                             "compiled Scalar code is not supported here yet (only Tensors)")
+            raise TraceError(f"compile: backward() of a Scalar inside a compiled function; "
+                             f"{_SCALAR_HINT}")
         engine._check_requires_grad(root_value, "backward", "the tensor")
         if engine._anomaly.enabled:
             raise TraceError("compile: anomaly detection is on; run the function uncompiled")
@@ -454,7 +457,7 @@ class Recorder:
             return original(tensor, value)
         target = self.leaf_spec(tensor, ".grad = ...") if isinstance(tensor, Tensor) else None
         if target is None:
-            raise TraceError("compile: assigning .grad of a Scalar is not supported")
+            raise TraceError(f"compile: assigning .grad of a Scalar; {_SCALAR_HINT}")
         source = None if value is None else self.operand(value, ".grad = ...")
         original(tensor, value)
         self.entries.append(("setgrad", target, source))
