@@ -108,10 +108,14 @@ def test_jacfwd_and_jacrev_match_central_differences(spec, data):
 
 
 FORWARD_OVER_FORWARD_LIMIT = 24
+# Each Hessian example differentiates the gradient by central differences, one pair of passes
+# per input element (20 s for 5 examples of the nuclear norm): the profile sets how many, 2 in
+# CI's (30 examples elsewhere) and 10 in the thorough one (150).
+HESSIAN_EXAMPLES = max(2, settings().max_examples // 15)
 
 
 @parametrize
-@settings(max_examples=5)
+@settings(max_examples=HESSIAN_EXAMPLES)
 @given(data=st.data())
 def test_hessian_matches_central_differences_of_the_gradient(spec, data):
     """The Hessian of <op(x), w> (w fixed) against central differences of its gradient, three
