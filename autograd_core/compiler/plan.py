@@ -387,37 +387,6 @@ def _allocator(value):
     return lambda: np.empty(permuted, dtype).transpose(inverse)
 
 
-def _elementwise(entry, fwd_of_ctx) -> bool:
-    """Whether a lowered entry computes its one output element by element from inputs of the
-    output's shape in a single numpy call, so that the output may overwrite an input read for
-    the last time (numpy allows an output identical to an input)."""
-    kind = entry[0]
-    if kind == "add":
-        return True
-    if kind == "fwd":
-        cls = entry[1]
-        return cls is ew.Relu or (issubclass(cls, ew.Elementwise) and _ufunc(cls) is not None)
-    if kind == "bwd":  # one numpy call with one output (relu's mask is made before it)
-        cls = fwd_of_ctx[entry[1]][1]
-        return cls in (ew.Relu, ew.Exp, ew.Neg) or (cls is ew.Sub and entry[3][0] is None)
-    return False
-
-
-def _allocator(value):
-    """A function making an empty array laid out in memory as ``value`` is: numpy gives an
-    operation's result its inputs' layout, and a reduction's order of additions (so its rounding)
-    follows the layout, so a buffer must have the layout the eager result had."""
-    shape, dtype = value.shape, value.dtype
-    if value.c_contiguous or value.ndim < 2:
-        return lambda: np.empty(shape, dtype)
-    if value.f_contiguous:
-        return lambda: np.empty(shape, dtype, order="F")
-    order = sorted(range(value.ndim), key=lambda a: -abs(value.strides[a]))
-    inverse = tuple(int(a) for a in np.argsort(order))
-    permuted = tuple(shape[a] for a in order)
-    return lambda: np.empty(permuted, dtype).transpose(inverse)
-
-
 def _out(buffer_of, fresh):
     """out(env, slot): the buffer a lowered step writes ``slot`` into, recorded in env."""
 
