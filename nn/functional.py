@@ -44,9 +44,14 @@ def dropout(x, p: float = 0.5, training: bool = True, rng=None):
         raise ValueError(f"dropout: p must be in [0, 1), got {p}")
     if not training or p == 0.0:
         return x
-    keep = as_generator(rng).random(np.shape(x)) >= p
-    scale = np.asarray(1.0 / (1.0 - p), dtype=np.result_type(x.dtype, np.float32))
-    return x * (keep * scale).astype(x.dtype)
+    return x * dropout_mask(np.shape(x), x.dtype, p, as_generator(rng))
+
+
+def dropout_mask(shape: tuple, dtype, p: float, rng: np.random.Generator) -> np.ndarray:
+    """Inverted dropout's mask: 0 with probability ``p``, else 1 / (1 - p), in ``dtype``."""
+    keep = rng.random(shape) >= p
+    scale = np.asarray(1.0 / (1.0 - p), dtype=np.result_type(dtype, np.float32))
+    return (keep * scale).astype(dtype)
 
 
 def one_hot(labels, num_classes: int, dtype=np.float32) -> Tensor:

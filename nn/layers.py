@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import autograd_core as ag
+from autograd_core.compiler import TraceError, opaque, recording
 from autograd_core.errors import ShapeError
 
 from . import functional as F
@@ -188,9 +189,37 @@ class Dropout(Module):
             raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
         self.p = p
         self.rng = initialisers.as_generator(rng)
+        # Under ag.compile only: per input shape and dtype, the Tensor each call's mask is drawn
+        # into (one per shape: each traced program reads its own), and the trace that last drew
+        # one (a module used twice in one call is refused).
+        self._masks = {}
+        self._mask_trace = None
 
     def forward(self, x):
-        return F.dropout(x, self.p, training=self.training, rng=self.rng)
+        rec = recording()
+        if rec is None or not self.training or self.p == 0.0:
+            return F.dropout(x, self.p, training=self.training, rng=self.rng)
+        # Inside ag.compile's trace, a mask drawn here would be frozen into the replay. Instead
+        # it is drawn by an opaque call, which every replay makes again (same generator, same
+        # order, so the same masks as eager), into a Tensor that exists outside the traced ops
+        # and that a replay therefore reads at call time.
+        if self._mask_trace is rec:
+            raise TraceError("compile: a Dropout module ran twice in one compiled call; its "
+                             "second mask would overwrite the first one's before backward. Use "
+                             "one Dropout module per place in the model")
+        self._mask_trace = rec
+        key = (np.shape(x), x.dtype)
+        self._draw_mask(key)
+        return x * self._masks[key]
+
+    @opaque
+    def _draw_mask(self, key: tuple) -> None:
+        mask = F.dropout_mask(*key, self.p, self.rng)
+        held = self._masks.get(key)
+        if held is None:
+            self._masks[key] = ag.Tensor(mask)
+        else:
+            held.data[...] = mask
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
