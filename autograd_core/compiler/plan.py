@@ -133,13 +133,7 @@ def _bwd_lowering(fwd, entry, values):
         dx, dw, db = out_slots
 
         def emit(em):  # the rule's order: grad_x, then grad_w, then grad_b
-            lines = []
-            if dx is not None:
-                lines.append(f"env[{dx}] = matmul(env[{g}], {em.arg(specs[1])}.swapaxes(-1, -2),"
-                             f" out={em.out(dx)})")
-            if dw is not None:
-                lines.append(f"env[{dw}] = matmul({em.arg(specs[0])}.swapaxes(-1, -2), "
-                             f"env[{g}], out={em.out(dw)})")
+            lines = _matmul_grad_lines(em, g, specs, dx, dw)
             if db is not None:
                 lines.append(f"env[{db}] = add.reduce(env[{g}], axis=0, out={em.out(db)})")
             return lines
@@ -149,18 +143,21 @@ def _bwd_lowering(fwd, entry, values):
         if a is None or b is None or a.ndim != 2 or b.ndim != 2:
             return None
         da, db = out_slots
-
-        def emit(em):
-            lines = []
-            if da is not None:
-                lines.append(f"env[{da}] = matmul(env[{g}], {em.arg(specs[1])}.swapaxes(-1, -2),"
-                             f" out={em.out(da)})")
-            if db is not None:
-                lines.append(f"env[{db}] = matmul({em.arg(specs[0])}.swapaxes(-1, -2), "
-                             f"env[{g}], out={em.out(db)})")
-            return lines
-        return emit
+        return lambda em: _matmul_grad_lines(em, g, specs, da, db)
     return None
+
+
+def _matmul_grad_lines(em, g, specs, da, db) -> list:
+    """The gradients of a @ b (MatMul's, and Linear's x @ W) as the rules compute them, in
+    their order: grad @ b.T for a, then a.T @ grad for b (each only where needed)."""
+    lines = []
+    if da is not None:
+        lines.append(f"env[{da}] = matmul(env[{g}], {em.arg(specs[1])}.swapaxes(-1, -2),"
+                     f" out={em.out(da)})")
+    if db is not None:
+        lines.append(f"env[{db}] = matmul({em.arg(specs[0])}.swapaxes(-1, -2), "
+                     f"env[{g}], out={em.out(db)})")
+    return lines
 
 
 class _Emitter:
