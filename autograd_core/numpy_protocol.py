@@ -188,7 +188,9 @@ _DROP = object()  # in a plan: ours has no such argument, so it must be at numpy
 def _plan(func, ours):
     """How each of numpy's arguments reaches our function, worked out once per pair from the two
     signatures: numpy's positional-only arguments and its first (the array) by position; the
-    others by name (``_RENAMED`` where the names differ), or, if ours lacks them, nowhere.
+    others by name (``_RENAMED`` where the names differ), or, if ours lacks them, nowhere. Where
+    numpy takes ``**kwargs`` (np.pad's ``constant_values``), ours' own arguments of those names
+    are reached by keyword.
     None when a signature cannot be read (the call is then passed on as it is)."""
     key = (func, ours)
     if key in _PLANS:
@@ -208,8 +210,12 @@ def _plan(func, ours):
         if param.kind is param.VAR_POSITIONAL and index == 0:  # np.einsum(*operands, ...)
             _PLANS[key] = None  # all positional: passed on as it is, as ours takes it
             return None
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            break  # numpy's *args or **kwargs: left to the general path (bind)
+        if param.kind is param.VAR_KEYWORD:  # np.pad(..., **kwargs): constant_values
+            taken = set(routes.values()) | set(routes)  # ours by name, when numpy has no slot
+            routes.update((name, name) for name in sorted(named - taken))
+            break
+        if param.kind is param.VAR_POSITIONAL:
+            break  # numpy's *args: left to the general path (bind)
         target = param.name if param.name in named else _RENAMED.get(param.name)
         onto_star = star == index and params[star].name in (param.name, target)
         if by_position and (index == 0 or param.kind is param.POSITIONAL_ONLY or onto_star):

@@ -74,6 +74,17 @@ def test_pad_is_numpy_style_and_np_pad_dispatches():
         ag.pad(x, 1, mode="reflect")
 
 
+def test_np_pad_takes_constant_values_through_numpys_kwargs():
+    x = ag.Tensor(np.arange(4.0).reshape(2, 2), requires_grad=True)
+    out = np.pad(x, 1, constant_values=-1.5)  # numpy passes constant_values in its **kwargs
+    assert isinstance(out, ag.Tensor)
+    np.testing.assert_array_equal(out.data, np.pad(x.data, 1, constant_values=-1.5))
+    (out * out).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, 2 * x.data)
+    with pytest.raises(TypeError, match=r"np.pad\(..., stat_length=...\) on a Tensor"):
+        np.pad(x, 1, stat_length=2)
+
+
 # ---- errors -------------------------------------------------------------------------------------
 
 CONV_ERRORS = [

@@ -605,9 +605,7 @@ def _pad(x, pad_width, mode="constant", constant_values=0):
     ``pad_width`` is numpy's (an int for every side, a (before, after) pair for every axis, or
     one pair per axis, first axis first; note PyTorch's ``F.pad`` lists the last axis first).
     Only ``mode="constant"`` with one scalar value. The gradient is the gradient's middle (the
-    padding is constant). ``np.pad(tensor, pad_width)`` runs this op; numpy passes
-    ``constant_values`` through its ``**kwargs``, which the numpy protocol does not forward, so
-    for another value call ``ag.pad`` itself."""
+    padding is constant). ``np.pad(tensor, pad_width, constant_values=v)`` runs this op."""
     if mode != "constant":
         raise ValueError(f"pad: only mode='constant' is supported, got mode={mode!r}")
     if np.ndim(constant_values) != 0:
