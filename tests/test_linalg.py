@@ -270,3 +270,30 @@ def test_singular_values_of_a_rank_deficient_matrix_have_a_finite_gradient():
     x = _leaf(np.array([[3.0, 0.0], [0.0, 0.0], [0.0, 0.0]]))
     ag.linalg.norm(x, "nuc").backward()
     np.testing.assert_allclose(np.abs(x.grad.data), [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+
+
+@pytest.mark.parametrize("lower", [True, False])
+@pytest.mark.parametrize("a_batch, b_shape", [((), (150,)), ((), (150, 3)), ((2,), (150, 2)),
+                                              ((), (3, 150, 2)), ((2,), (150,))])
+def test_large_triangular_solves_match_a_dense_solve_of_the_triangle(lower, a_batch, b_shape):
+    # past 64 rows the solve splits into halves (O(n^2 k)); the answer is the triangle's solve
+    rng = np.random.default_rng(3)
+    n = 150
+    a = rng.standard_normal(a_batch + (n, n)) + n * np.eye(n)
+    b = rng.standard_normal(b_shape)
+    triangle = np.tril(a) if lower else np.triu(a)
+    b_leaf = _leaf(b)
+    x = ag.linalg.solve_triangular(_leaf(a), b_leaf, lower=lower)
+    np.testing.assert_allclose(x.data, np.linalg.solve(triangle, b), rtol=1e-12, atol=1e-14)
+    if not a_batch:  # b's gradient solves against the other triangle: the same blocked solve
+        x.sum().backward()
+        expected = np.linalg.solve(np.swapaxes(triangle, -1, -2), np.ones(b_shape))
+        np.testing.assert_allclose(b_leaf.grad.data, expected, rtol=1e-12, atol=1e-14)
+
+
+def test_a_zero_on_a_large_triangles_diagonal_is_singular():
+    a = np.eye(100)
+    a[80, 80] = 0.0
+    with pytest.raises(np.linalg.LinAlgError, match=r"solve_triangular: .*zero on the diagonal.*"
+                                                    r"\(100, 100\)"):
+        ag.linalg.solve_triangular(_leaf(a), np.ones(100), lower=True)
