@@ -33,7 +33,9 @@ def log_softmax(x, axis: int = -1):
     # exp() from overflowing, and keeps the largest entries exact in float32, which
     # x - logsumexp(x) would round at magnitudes like 1e4.
     normalize_axes(axis, np.ndim(x), "log_softmax", np.shape(x))  # a clear error for a bad axis
-    shifted = x - np.max(np.asarray(x), axis=axis, keepdims=True)
+    with ag.no_grad():  # a recorded op (not numpy on the data), so ag.compile replays it
+        peak = ag.max(x, axis=axis, keepdims=True)
+    shifted = x - peak
     return shifted - ag.log(ag.exp(shifted).sum(axis=axis, keepdims=True))
 
 
