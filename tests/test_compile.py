@@ -522,7 +522,15 @@ def _mlp_and_step(seed=0, optimizer=None):
     return model, opt, _step_fn(model, opt, nn.cross_entropy)
 
 
-def test_replay_reuses_a_dropped_gradient_array():
+@pytest.fixture
+def recycle_all(monkeypatch):
+    """Gradients of every size recycled (normally only those malloc would map afresh)."""
+    from autograd_core.compiler import plan
+
+    monkeypatch.setattr(plan, "RECYCLE_BYTES", 0)
+
+
+def test_replay_reuses_a_dropped_gradient_array(recycle_all):
     """After zero_grad() drops last step's .grad (and nothing else holds it), the replay writes
     the new gradient into that array instead of a new one (eager would allocate)."""
     import weakref
@@ -539,7 +547,7 @@ def test_replay_reuses_a_dropped_gradient_array():
 
 
 @pytest.mark.parametrize("hold", ["tensor", "array", "view", "changed"])
-def test_a_held_old_gradient_is_never_overwritten(hold):
+def test_a_held_old_gradient_is_never_overwritten(hold, recycle_all):
     """Whoever keeps last step's .grad (the Tensor, its array or a view of it) keeps its values;
     an old gradient changed in place and dropped is not reused either (a new .grad has version
     0); and every step's gradients and parameters stay those of the eager step."""
@@ -605,3 +613,15 @@ def test_lowered_cross_entropy_bit_identical(reduction, dtype, labels_as_tensor,
         assert _same(compiled(compiled_w, x, labels), expected)
         assert _same(compiled_w.grad, eager_w.grad)
         assert len(calls) == (1 if i < 2 else 0)  # traced twice, then replayed without it
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_sgd_replay_of_a_large_parameter_bit_identical(order):
+    """SGD's replay updates a parameter larger than its scratch block by block (or, when it is
+    not C-contiguous, through a product of its own): the same floats as the eager step."""
+    def make():
+        model = nn.Sequential(nn.Dense(300, 260, rng=0), nn.ReLU(), nn.Dense(260, 3, rng=1))
+        model[0].weight.data = np.asarray(model[0].weight.data, order=order)
+        return model
+
+    _check_training(make, lambda m: nn.SGD(m, lr=0.05), _batches((4, 300), 3, count=5))
