@@ -265,7 +265,9 @@ class _Emitter:
         return self.name(payload, "C")
 
     def out(self, slot) -> str:
-        buf = self.buffer_of.get(slot)
+        buf = slot if isinstance(slot, _Local) else self.buffer_of.get(slot)
+        if isinstance(buf, _Local):
+            return self.name(buf, "b")  # a local variable of the program
         if buf is not None:
             return self.name(buf, "B")
         return f"{self.name(self.fresh[slot], 'A')}()"
@@ -399,7 +401,10 @@ def lower(rec, output_slots=()):
     buffer_of: dict = {}  # slot -> kept buffer
     fresh: dict = {}  # slot -> (shape, dtype) made anew per call
     em = _Emitter(buffer_of, fresh)
+    ends = []  # ends[i]: the number of lines once entry i is emitted
     for i, (entry, make) in enumerate(zip(entries, makers)):
+        if i:
+            ends.append(len(em.lines))
         still, ending = [], []
         for end, key, buf in dying:
             if end < i:
@@ -434,14 +439,56 @@ def lower(rec, output_slots=()):
             same = next((j for j, (k, _) in enumerate(ending) if k == key), None)
             if same is not None:  # in place: an elementwise op may write over its own input
                 buf = ending.pop(same)[1]
-            else:
-                buf = pool.pop() if pool else _allocator(value)()
+            elif pool:
+                buf = pool.pop()
+            elif _nbytes(value) >= RECYCLE_BYTES:
+                buf = _allocator(value)()  # kept across calls
+            else:  # made on each call (see _Local)
+                buf = _Local(_allocator(value))
+                em.lines.append(f"{em.out(buf)} = {em.name(buf.make, 'A')}()")
             buffer_of[slot] = buf
+            if isinstance(buf, _Local):
+                buf.groups.add(group)
+                buf.last = max(buf.last, last_read[group])
             dying.append((last_read[group], key, buf))
         for end_key, buf in ending:  # not taken: free from the next step on
             dying.append((i, end_key, buf))
         em.lines.extend(make(em))
+    ends.append(len(em.lines))
+    _release_locals(em, ends, buffer_of, find, rec.nslots)
     return em.program()
+
+
+class _Local:
+    """A buffer made on every call, when its first value is computed, and let go (its local
+    name and every slot that holds it set to None) once the last reader of its last value has
+    run: as a numpy program's temporaries are, so that the memory a call holds at its peak is
+    the live values', and between calls nothing. malloc hands such an array the memory just
+    freed, without page faults (see RECYCLE_BYTES); larger buffers are kept across calls."""
+
+    __slots__ = ("make", "groups", "last", "__weakref__")
+
+    def __init__(self, make):
+        self.make, self.groups, self.last = make, set(), -1
+
+
+def _release_locals(em, ends, buffer_of, find, nslots) -> None:
+    """Insert after each step the lines letting go of the _Local buffers it read last."""
+    slots_of = {}
+    for slot in range(nslots):
+        slots_of.setdefault(find(slot), []).append(slot)
+    at = {}
+    for buf in {id(b): b for b in buffer_of.values() if isinstance(b, _Local)}.values():
+        slots = sorted(s for group in buf.groups for s in slots_of[group])
+        at.setdefault(buf.last, []).append(
+            f"{em.out(buf)} = t = None" + "".join(f"; env[{s}] = None" for s in slots))
+    for step in sorted(at, reverse=True):
+        position = ends[step]
+        em.lines[position:position] = at[step]
+
+
+def _nbytes(value) -> int:
+    return int(np.prod(value.shape)) * value.dtype.itemsize
 
 
 def _emit_acc(em, entry, values, find, granted_groups) -> None:
@@ -509,8 +556,7 @@ class _Recycled:
     @classmethod
     def of(cls, value):
         make = _allocator(value)
-        size = int(np.prod(value.shape)) * value.dtype.itemsize
-        if size < RECYCLE_BYTES or not (value.c_contiguous or value.f_contiguous or
+        if _nbytes(value) < RECYCLE_BYTES or not (value.c_contiguous or value.f_contiguous or
                                          value.ndim < 2):
             return make
         return cls(make)
@@ -554,16 +600,3 @@ def _allocator(value):
     inverse = tuple(int(a) for a in np.argsort(order))
     permuted = tuple(shape[a] for a in order)
     return lambda: np.empty(permuted, dtype).transpose(inverse)
-
-
-def _out(buffer_of, fresh):
-    """out(env, slot): the buffer a lowered step writes ``slot`` into, recorded in env."""
-
-    def out(env, slot):
-        buf = buffer_of.get(slot)
-        if buf is None:
-            buf = fresh[slot]()
-        env[slot] = buf
-        return buf
-
-    return out
