@@ -241,7 +241,7 @@ class _Emitter:
     def __init__(self, buffer_of, fresh):
         self.ns = {name: getattr(np, name) for name in (
             "add", "subtract", "multiply", "divide", "negative", "maximum", "greater", "matmul",
-            "exp", "log", "asarray", "ones_like")}
+            "exp", "log", "asarray", "ones_like", "array")}
         self.ns["from_op"] = Tensor._from_op
         self.ns["accumulate"] = _accumulate
         self.lines = []
@@ -416,7 +416,10 @@ def lower(rec, output_slots=()):
         dying = still
         if make is None:
             if entry[0] == "root" and entry[2] == "ones":  # backward()'s 1
-                em.lines.append(f"env[{entry[1]}] = ones_like({em.arg(entry[3])})")
+                root = values[entry[1]]
+                em.lines.append(
+                    f"env[{entry[1]}] = array(1, {em.name(root.dtype, 'D')})" if root.ndim == 0
+                    else f"env[{entry[1]}] = ones_like({em.arg(entry[3])})")
             elif entry[0] == "acc":
                 _emit_acc(em, entry, values, find, granted_groups)
             else:
