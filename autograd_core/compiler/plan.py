@@ -123,14 +123,19 @@ def _cross_entropy_forward(entry, values):
     n, classes, labels, reduction = shape
     _, _, specs, _, slot, ctx, _ = entry
     k = slot  # names the locals the backward reads
+    lab_dtype = _value(labels, values).dtype
 
     def emit(em):
         rows = em.name(np.arange(n), "C")
         check = em.name(_check_label_range, "F")
         loss = "losses.sum()" + (f" / {n}" if reduction == "mean" else "")
+        # the range check in one reduction: seen as unsigned, a negative label is huge; only a
+        # bad label calls the check that raises (with eager's message)
+        unsigned = em.name(np.dtype(f"u{lab_dtype.itemsize}"), "D")
         return [
             f"x = {em.arg(specs[0])}",
             f"ce_l{k} = {em.arg(labels)}",
+            f"if ce_l{k}.view({unsigned}).max() >= {classes}: "
             f"{check}(ce_l{k}, {classes}, 'softmax_cross_entropy')",
             "s = subtract(x, maximum.reduce(x, axis=-1, keepdims=True))",
             f"picked = s[{rows}, ce_l{k}]",
