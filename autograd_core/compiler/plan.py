@@ -5,11 +5,12 @@ steps are *lowered* instead: their forward and backward become the very numpy ca
 code makes (the same ufuncs, on the same operands, in the same order, so the floats are the
 same), written with ``out=`` into buffers that the program owns. No ctx is made for them.
 
-Buffers: each lowered result gets one, allocated once and kept across calls, unless the value
-can be seen from outside the program (returned, kept as a ``.grad``, passed to an opaque call,
-changed in place), in which case a fresh array is made on every call, as eager code would;
-but a large gradient that only becomes a leaf's ``.grad`` gets back its previous array when
-nothing else holds that any more (see :class:`_Recycled`).
+Buffers: each lowered result gets one, unless the value can be seen from outside the program
+(returned, kept as a ``.grad``, passed to an opaque call, changed in place), in which case a
+fresh array is made on every call, as eager code would; but a large gradient that only becomes
+a leaf's ``.grad`` gets back its previous array when nothing else holds that any more (see
+:class:`_Recycled`). Buffers from LOCAL_BYTES up to RECYCLE_BYTES are made on each call and let
+go after their last use (see :class:`_Local`); smaller and larger ones are kept across calls.
 Within a call a buffer is reused (liveness) once every reader of its previous value has run;
 values that a non-lowered step may hold on to (a view it returned, an array its ctx saved) keep
 their buffer alive as long as anything made by that step is read.
