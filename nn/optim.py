@@ -652,6 +652,9 @@ def _fit(key: str, value, mine) -> tuple:
 
 # ---- the optimizers -----------------------------------------------------------------------------
 
+_SGD_BLOCK = 65536  # elements of SGD's replay scratch: 256 KiB of float32, within a core's L2
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent, with optional (Nesterov) momentum and L2 weight decay.
 
@@ -683,8 +686,10 @@ class SGD(Optimizer):
         return problems
 
     def _fast_replay(self):
-        # Plain SGD with float learning rates: p -= lr * g, as _step_in_place computes it (the
-        # product into one scratch buffer, the largest parameter's size, reused).
+        # Plain SGD with float learning rates: p -= lr * g, as _step_in_place computes it, the
+        # product going through a small scratch buffer block by block (elementwise, so the same
+        # floats): one the size of the largest parameter would be written and read back from
+        # beyond the cache on every step, and held in memory between steps.
         if self.differentiable or type(self) is not SGD:
             return None
         groups = [(group, group["lr"], tuple(group[name] for name in self._ranges))
@@ -692,8 +697,9 @@ class SGD(Optimizer):
         if any(type(lr) is not float or any(values) for _, lr, values in groups):
             return None
         pairs = [(p, lr) for group, lr, _ in groups for p in group["params"]]
-        scratch = np.empty(max(p.data.size for p, _ in pairs),
+        scratch = np.empty(min(_SGD_BLOCK, max(p.data.size for p, _ in pairs)),
                            dtype=np.result_type(*[p.data.dtype for p, _ in pairs]))
+        block = scratch.size
         names = tuple(self._ranges)
         slow = SGD.step.__wrapped__
 
@@ -713,9 +719,20 @@ class SGD(Optimizer):
                     return slow(self)
                 todo.append((data, grad.data, lr))
             for data, grad, lr in todo:
-                delta = scratch[:grad.size].reshape(grad.shape)
-                np.multiply(lr, grad, out=delta)
-                np.subtract(data, delta, out=data, casting="same_kind")
+                if grad.size <= block or not (data.flags.c_contiguous and
+                                              grad.flags.c_contiguous):
+                    delta = scratch[:grad.size].reshape(grad.shape) if grad.size <= block \
+                        else np.empty_like(grad)
+                    np.multiply(lr, grad, out=delta)
+                    np.subtract(data, delta, out=data, casting="same_kind")
+                else:
+                    flat, grad = data.reshape(-1), grad.reshape(-1)  # views: both contiguous
+                    for start in range(0, grad.size, block):
+                        stop = min(start + block, grad.size)
+                        delta = scratch[:stop - start]
+                        np.multiply(lr, grad[start:stop], out=delta)
+                        np.subtract(flat[start:stop], delta, out=flat[start:stop],
+                                    casting="same_kind")
                 bump_version(data)
             self.step_count += 1
 

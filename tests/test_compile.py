@@ -512,3 +512,145 @@ def test_threads_each_get_exact_results():
     for t in threads:
         t.join()
     assert not errors, errors
+
+
+# ---- the replay's memory: gradients recycled only when no one else can see them -----------------
+
+def _mlp_and_step(seed=0, optimizer=None):
+    model = nn.Sequential(nn.Dense(6, 8, rng=seed), nn.ReLU(), nn.Dense(8, 3, rng=seed + 1))
+    opt = (optimizer or (lambda m: nn.SGD(m, lr=0.1)))(model)
+    return model, opt, _step_fn(model, opt, nn.cross_entropy)
+
+
+@pytest.fixture
+def recycle_all(monkeypatch):
+    """Gradients of every size recycled (normally only those malloc would map afresh)."""
+    from autograd_core.compiler import plan
+
+    monkeypatch.setattr(plan, "RECYCLE_BYTES", 0)
+
+
+def test_replay_reuses_a_dropped_gradient_array(recycle_all):
+    """After zero_grad() drops last step's .grad (and nothing else holds it), the replay writes
+    the new gradient into that array instead of a new one (eager would allocate)."""
+    import weakref
+
+    model, _, step = _mlp_and_step()
+    compiled = ag.compile(step)
+    x, y = _batches((5, 6), 3, count=1)[0]
+    for _ in range(3):
+        compiled(ag.Tensor(x), y)
+    weight = model[0].weight
+    old = weakref.ref(weight.grad.data)
+    compiled(ag.Tensor(x), y)
+    assert old() is weight.grad.data
+
+
+@pytest.mark.parametrize("hold", ["tensor", "array", "view", "changed"])
+def test_a_held_old_gradient_is_never_overwritten(hold, recycle_all):
+    """Whoever keeps last step's .grad (the Tensor, its array or a view of it) keeps its values;
+    an old gradient changed in place and dropped is not reused either (a new .grad has version
+    0); and every step's gradients and parameters stay those of the eager step."""
+    eager_model, _, eager = _mlp_and_step()
+    model, _, step = _mlp_and_step()
+    compiled = ag.compile(step)
+    kept = []
+    for x, y in _batches((5, 6), 3, count=6):
+        eager(ag.Tensor(x), y)
+        compiled(ag.Tensor(x), y)
+        grad = model[0].weight.grad
+        expected = grad.data.copy()
+        if hold == "tensor":
+            kept.append((grad, expected))
+        elif hold == "array":
+            kept.append((grad.data, expected))
+        elif hold == "view":
+            kept.append((grad.data[1:], expected[1:]))
+        for (name, a), b in zip(eager_model.named_parameters(), model.parameters()):
+            assert _same(a, b) and _same(a.grad, b.grad), name
+            assert a.grad._version == b.grad._version == 0, name
+        if hold == "changed":
+            with ag.no_grad():
+                grad *= 1.0  # an in-place change: its version is 1 now, then it is dropped
+        for held, values in kept:
+            assert _same(held, values)
+    if hold != "changed":
+        assert len({id(a if isinstance(a, np.ndarray) else a.data) for a, _ in kept}) == len(kept)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("labels_as_tensor", [False, True])
+def test_lowered_cross_entropy_bit_identical(reduction, dtype, labels_as_tensor, monkeypatch):
+    """softmax_cross_entropy of (N, C) logits is lowered: a replay runs no SoftmaxCrossEntropy
+    node, and gives the eager loss and gradients bit for bit."""
+    from autograd_core.ops.reductions import SoftmaxCrossEntropy
+
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal((4, 5)).astype(dtype)
+
+    def make():
+        return ag.Tensor(w0.copy(), requires_grad=True)
+
+    def step(w, x, labels):
+        loss = nn.cross_entropy(x @ w, labels, reduction=reduction)
+        loss.backward()
+        return loss
+
+    eager_w, compiled_w = make(), make()
+    compiled = ag.compile(step)
+    calls = []
+    original = SoftmaxCrossEntropy.forward
+    monkeypatch.setattr(SoftmaxCrossEntropy, "forward", staticmethod(
+        lambda *a, **k: calls.append(1) or original(*a, **k)))
+    for i in range(5):
+        x = ag.Tensor(rng.standard_normal((6, 4)).astype(dtype) * 10)
+        labels = rng.integers(0, 5, 6)
+        labels = ag.Tensor(labels) if labels_as_tensor else labels
+        eager_w.grad = compiled_w.grad = None
+        expected = step(eager_w, x, labels)
+        calls.clear()
+        assert _same(compiled(compiled_w, x, labels), expected)
+        assert _same(compiled_w.grad, eager_w.grad)
+        assert len(calls) == (1 if i < 2 else 0)  # traced twice, then replayed without it
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_sgd_replay_of_a_large_parameter_bit_identical(order):
+    """SGD's replay updates a parameter larger than its scratch block by block (or, when it is
+    not C-contiguous, through a product of its own): the same floats as the eager step."""
+    def make():
+        model = nn.Sequential(nn.Dense(300, 260, rng=0), nn.ReLU(), nn.Dense(260, 3, rng=1))
+        model[0].weight.data = np.asarray(model[0].weight.data, order=order)
+        return model
+
+    _check_training(make, lambda m: nn.SGD(m, lr=0.05), _batches((4, 300), 3, count=5))
+
+
+def test_a_replay_keeps_no_activations_between_calls():
+    """Between calls a compiled step holds what the eager step holds (parameters, gradients,
+    optimizer state), not its activations and temporaries: those are made on each call and let
+    go after their last use, as eager code's are."""
+    import gc
+    import tracemalloc
+
+    x, y = _batches((256, 40), 3, count=1)[0]
+    x = ag.Tensor(x)
+    held = {}
+    for compiled in (False, True):
+        gc.collect()
+        tracemalloc.start()
+        try:
+            model = nn.Sequential(nn.Dense(40, 200, rng=0), nn.ReLU(), nn.Dense(200, 3, rng=1))
+            step = _step_fn(model, nn.SGD(model, lr=0.1), nn.cross_entropy)
+            if compiled:
+                step = ag.compile(step)
+            for _ in range(4):  # compiled: two traces, then replays
+                step(x, y)
+            gc.collect()
+            held[compiled] = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+    activations = 2 * 256 * 200 * 4  # the hidden layer before and after ReLU, in float32
+    # the program itself (its code, constants, the trace's shapes) takes some 50 KB here
+    assert held[True] <= held[False] + activations // 4, held

@@ -153,12 +153,11 @@ class Compiled:
             return self._scalar(*args, **kwargs)
         sig.extend(self._context())
         sig.append(_grad_state.enabled)
+        key = tuple(sig)
         try:
-            key = tuple(sig)
-            hash(key)
+            state = self._cache.get(key)  # hashes the key once (a tuple does not keep it)
         except TypeError:  # an unhashable value in a plain argument: never replayed
             return self.fn(*args, **kwargs)
-        state = self._cache.get(key)
         if state is None:
             state = self._cache[key] = _Traced()
         for program in state.programs:  # one per set of guards (module modes, shapes)
