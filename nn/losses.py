@@ -21,8 +21,9 @@ import numpy as np
 
 import autograd_core as ag
 from autograd_core import Tensor, Variable
+from autograd_core.compiler import opaque
 from autograd_core.errors import ShapeError
-from autograd_core.ops.reductions import SoftmaxCrossEntropy
+from autograd_core.ops.reductions import SoftmaxCrossEntropy, _check_label_range
 
 from .functional import check_labels, log_softmax
 from .module import Module
@@ -75,16 +76,25 @@ def _check_logits(logits, where: str) -> None:
 
 def _pick(log_probs, labels: np.ndarray):
     """``log_probs[..., labels]`` per example: the log-probability of each true class."""
+    if labels.ndim == 1:  # the labels array itself, not a view: ag.compile follows an argument
+        return log_probs[np.arange(labels.shape[0]), labels]
     classes = log_probs.shape[-1]
     flat = log_probs.reshape(-1, classes)
     picked = flat[np.arange(flat.shape[0]), labels.reshape(-1)]
     return picked.reshape(labels.shape)
 
 
+@opaque  # a compiled step checks every call's labels, as eager does (indexing takes -1)
+def _labels_in_range(labels: np.ndarray, num_classes: int, where: str) -> None:
+    _check_label_range(labels, num_classes, where)
+
+
 def nll_loss(log_probs, labels, reduction: str = "mean"):
     """Negative log-likelihood of integer ``labels`` under ``log_probs`` (N, C)."""
     _check_logits(log_probs, "nll_loss")
-    labels = check_labels(labels, log_probs.shape[-1], "nll_loss", log_probs.shape)
+    labels = check_labels(labels, log_probs.shape[-1], "nll_loss", log_probs.shape,
+                          check_range=False)
+    _labels_in_range(labels, log_probs.shape[-1], "nll_loss")
     return _reduce(-_pick(log_probs, labels), reduction, "nll_loss")
 
 

@@ -182,6 +182,7 @@ class Compiled:
             result = self.fn(*args, **kwargs)
             output = _output_spec(result, rec)
             rec.check_externals()
+            rec.check_arguments_read(flat, output)
         return rec, result, output
 
 

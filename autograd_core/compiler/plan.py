@@ -57,7 +57,7 @@ def _fwd_lowering(entry, values):
     _, cls, specs, kw, slot, ctx, node = entry
     if cls is SoftmaxCrossEntropy:
         return _cross_entropy_forward(entry, values)
-    if kw or not any(s[0] != "c" for s in specs):
+    if kw or not any(s[0] != "c" for s in specs) or any(s[0] == "t" for s in specs):
         return None
     out_value = values[slot]
     if cls is ew.Relu:
@@ -293,7 +293,14 @@ class _Emitter:
 # ---- the planner ----------------------------------------------------------------------------
 
 def _slots(specs):
-    return [s[1] for s in specs if s[0] == "s"]
+    """The slots that operand specs read (those inside a tuple operand included)."""
+    slots = []
+    for kind, payload in specs:
+        if kind == "s":
+            slots.append(payload)
+        elif kind == "t":
+            slots.extend(_slots(payload[1]))
+    return slots
 
 
 def lower(rec, output_slots=()):

@@ -19,12 +19,16 @@ from .trace import TraceError
 
 
 def getter(spec):
-    """A function env -> the operand's value now (a slot, an external's live data, a constant)."""
+    """A function env -> the operand's value now (a slot, an external's live data, a constant,
+    or a tuple of those)."""
     kind, payload = spec
     if kind == "s":
         return lambda env: env[payload]
     if kind == "e":
         return lambda env: payload.data
+    if kind == "t":  # a tuple (an index) holding traced values
+        container, parts = payload[0], [getter(part) for part in payload[1]]
+        return lambda env: container([part(env) for part in parts])
     return lambda env: payload
 
 

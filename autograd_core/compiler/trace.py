@@ -115,6 +115,27 @@ _READS = ("item", "__float__", "__int__", "__bool__", "__index__", "__format__",
           "__array__", "tolist")
 
 
+def _collect_slots(obj, into: set) -> None:
+    """The slots named by operand specs anywhere in recorded entries: ("s", k), an opaque
+    call's ("T" or "A", "s", k), and those inside tuple operands."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if type(item) is tuple:
+            if len(item) == 2 and item[0] == "s" and type(item[1]) is int:
+                into.add(item[1])
+            elif len(item) == 3 and item[0] in ("T", "A") and item[1] == "s":
+                into.add(item[2])
+            elif len(item) == 2 and item[0] == "a" and type(item[1]) is int:  # returned
+                into.add(item[1])
+            else:
+                stack.extend(item)
+        elif type(item) is list:
+            stack.extend(item)
+        elif type(item) is dict:
+            stack.extend(item.values())
+
+
 class Meta:
     """What the planner needs of a traced value, without keeping the array alive."""
 
@@ -188,7 +209,8 @@ class Recorder:
         return self.created.get(id(tensor)) != "const"
 
     def operand(self, value, where: str):
-        """The spec of one operand: ("s", slot), ("e", Tensor) or ("c", constant)."""
+        """The spec of one operand: ("s", slot), ("e", Tensor), ("c", constant) or, for a list
+        or tuple holding traced values, ("t", (list or tuple, the items' specs))."""
         if isinstance(value, Variable):
             if not isinstance(value, Tensor):
                 raise TraceError(f"compile: {where} got a {type(value).__name__}; "
@@ -224,13 +246,13 @@ class Recorder:
                         "traced value; pass the Tensor itself so that the replay can follow it")
                 base = base.base
             return self.constant(value)  # held by reference: in-place changes are seen
-        if isinstance(value, (list, tuple)) and any(isinstance(v, (Variable, np.ndarray))
-                                                    for v in value):
+        if type(value) in (list, tuple) and any(isinstance(v, (Variable, np.ndarray))
+                                                for v in value):
+            # an index such as (rows, labels): rebuilt by the replay from its parts' values
             specs = [self.operand(v, where) for v in value]
             if all(kind == "c" for kind, _ in specs):
                 return self.constant(value)
-            raise TraceError(f"compile: {where} was given a {type(value).__name__} holding "
-                             "traced tensors; pass them as separate arguments")
+            return ("t", (type(value), tuple(specs)))
         return self.constant(value)
 
     def leaf_spec(self, leaf, where: str):
@@ -470,6 +492,31 @@ class Recorder:
                     f"compile: the compiled function replaced .data of a tensor of shape "
                     f"{data.shape} that it did not create; a replay cannot follow that. Change "
                     "it in place (t[...] = v under no_grad) instead")
+
+    def check_arguments_read(self, flat_args, output) -> None:
+        """Raise for an array or Tensor argument that no recorded step reads (nor the output):
+        whatever the function computed from it, numpy on its values or a branch on them, was
+        computed outside the recorded ops, and a replay would use the traced call's result for
+        every later argument: a silent wrong answer that two tracing calls with equal arguments
+        (a repeated batch) would not reveal."""
+        read = set()
+        _collect_slots((self.entries, output), read)
+        for slot, position in self.arg_slots:
+            if slot in read:
+                continue
+            arg = flat_args[position]
+            data = arg.data if isinstance(arg, Tensor) else arg
+            if data.size == 0:
+                continue
+            kind = "Tensor" if isinstance(arg, Tensor) else "array"
+            raise TraceError(
+                f"compile: the {kind} argument of shape {data.shape} and dtype {data.dtype} "
+                f"(argument {position} of the flattened arguments) is read by no recorded op, so "
+                "anything computed from its values inside the function (numpy on it, an index "
+                "built from it, a branch) would be frozen by a replay. Use it through Tensor "
+                "ops (pass labels as the array itself to a loss, or as ag.Tensor(labels)), "
+                "compute the numpy part outside the compiled function and pass its result, or "
+                "drop the argument if it is unused")
 
     def made(self, tensor, data) -> None:
         """Note a Tensor created during the trace: a constant, unless made from traced data."""
