@@ -29,6 +29,12 @@ A hand-written loop uses :class:`DataParallel` and :func:`shard_batches`::
         optimizer.step()
     dp.close()                       # the gradient hooks come off
 
+To also shard the optimizer's step and state across the ranks (each rank updates only its
+slice of the parameters; see :class:`ShardedOptimizer`), pass ``shard_optimizer=True`` to
+``fit``, or wrap the optimizer in a loop: ``optimizer = dist.ShardedOptimizer(nn.Adam(...), dp)``
+(and at the end ``optimizer.close()``, which gathers the full state back into the Adam, before
+``dp.close()``).
+
 The extra ``pip install 'autograd-core[distributed]'`` brings mpi4py and Open MPI (wheels,
 no system MPI needed); the rest of ``nn`` never imports them. :func:`init` also makes an
 uncaught exception on any rank print the rank and the error and abort the whole job (MPI_Abort),
@@ -481,6 +487,7 @@ class ShardedOptimizer:
             dp.finish()        # reduce-scatter: this rank's shard of the summed gradient
             optimizer.step()   # update this rank's shard, then allgather the parameters
         optimizer.close()      # the full state back into the Adam (a collective)
+        dp.close()
 
     ``nn.fit(..., distributed=True, shard_optimizer=True)`` does the same.
 

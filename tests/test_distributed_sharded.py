@@ -12,8 +12,14 @@ import numpy as np
 
 import nn
 from autograd_core import Tensor
-from tests.test_distributed import (assert_same_params, check_ok, data, load_params, make_model,
-                                    run_ranks)
+from tests.test_distributed import (
+    assert_same_params,
+    check_ok,
+    data,
+    load_params,
+    make_model,
+    run_ranks,
+)
 
 
 def _two_groups(model, cls, **hyper):
