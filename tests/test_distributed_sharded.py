@@ -131,6 +131,14 @@ def test_sharded_adam_and_sgd_equal_one_process_with_groups_no_sync_and_clipping
         raise AssertionError("no error")
     after = opt.state_dict()
     assert all(np.array_equal(after[k], state[k]) for k in state if k != "type")
+    # a good one is split between the ranks and gathered back whole
+    changed = dict(state, **{"state.1.momentum": state["state.1.momentum"] + 1.5,
+                             "group.1.hyper.lr": 0.125, "step_count": 7})
+    opt.load_state_dict(changed)
+    got = opt.state_dict()
+    assert all(np.array_equal(got[k], changed[k]) for k in state if k != "type")
+    assert opt.param_groups[1]["lr"] == 0.125 and opt.step_count == 7
+    opt.load_state_dict(state)
     # close() gathers the full state back into the SGD, which then steps on its own
     opt.close()
     assert all(np.array_equal(inner.state_dict()[k], state[k]) for k in state if k != "type")
