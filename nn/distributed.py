@@ -512,13 +512,12 @@ class ShardedOptimizer:
       ratio) would be wrong on a shard, so any other class is refused.
     """
 
-    def __init__(self, optimizer, dp: DataParallel):
+    @staticmethod
+    def check(optimizer, where: str = "nn.distributed.ShardedOptimizer") -> None:
+        """Raise unless ``optimizer`` can be sharded (``fit`` asks before it wraps the model,
+        so that a refusal changes nothing)."""
         from . import optim
-        where = "nn.distributed.ShardedOptimizer"
         elementwise = (optim.SGD, optim.Adam, optim.AdamW, optim.RMSProp, optim.Adagrad)
-        if not isinstance(dp, DataParallel):
-            raise TypeError(f"{where}: dp must be the model's nn.distributed.DataParallel, got "
-                            f"{type(dp).__name__}")
         if type(optimizer) not in elementwise:
             raise TypeError(f"{where}: {type(optimizer).__name__} is not one of the optimizers "
                             f"whose update is known to be elementwise "
@@ -531,6 +530,13 @@ class ShardedOptimizer:
         if isinstance(optimizer.state, _ShardedAway):
             raise ValueError(f"{where}: this {type(optimizer).__name__} is already sharded by "
                              "another ShardedOptimizer; close() that one first")
+
+    def __init__(self, optimizer, dp: DataParallel):
+        where = "nn.distributed.ShardedOptimizer"
+        if not isinstance(dp, DataParallel):
+            raise TypeError(f"{where}: dp must be the model's nn.distributed.DataParallel, got "
+                            f"{type(dp).__name__}")
+        self.check(optimizer, where)
         if dp._sharded is not None:
             raise ValueError(f"{where}: this DataParallel already has a ShardedOptimizer; "
                              "close() it first")
@@ -925,6 +931,8 @@ class FitRun:
         if rng is None:  # one seed for all: rank 0's draw
             rng = int(np.random.default_rng().integers(2**63)) if self.rank == 0 else None
         self.seed = self.comm.bcast(None if rng is None else int(rng), root=0)
+        if shard_optimizer:
+            ShardedOptimizer.check(optimizer, f"{where}(shard_optimizer=True)")
         self.dp = DataParallel(model, comm_=self.comm)
         self.optimizer = optimizer
         self.sharded = None

@@ -189,6 +189,21 @@ def test_fit_sharded_checkpoints_resume_sharded_or_not(tmp_path):
     # the sharded fit's checkpoint (written by rank 0, the full state) resumes in one process.
     _fit_one_process(1, checkpoint=tmp_path / "plain_epoch1.nn")
     result = run_ranks(tmp_path, """
+        # an optimizer that cannot be sharded is refused before the model changes (rank 1's
+        # own weights are not replaced by rank 0's broadcast)
+        class Custom(nn.SGD):
+            pass
+        model = make_model(RANK)
+        before = model.state_dict()
+        try:
+            nn.fit(model, nn.cross_entropy, Custom(model.parameters(), lr=0.1), data(),
+                   epochs=1, rng=0, distributed=True, shard_optimizer=True)
+        except TypeError as error:
+            assert "elementwise" in str(error) and "shard_optimizer" in str(error), error
+        else:
+            raise AssertionError("accepted")
+        assert all(np.array_equal(v, model.state_dict()[k]) for k, v in before.items())
+
         model = make_model(4)
         opt = nn.Adam(model.parameters(), lr=0.05, weight_decay=0.01)
         epoch = dist.load_checkpoint(OUT / "plain_epoch1.nn", model, opt)["epoch"]
