@@ -478,12 +478,13 @@ class ShardedOptimizer:
     reduce-scatter of the gradients plus an allgather of the parameters). The parameters after
     each step are those of the unsharded step (bit for bit: the update rules are elementwise)::
 
+        from nn import distributed as dist
         dp = dist.DataParallel(model)
         optimizer = dist.ShardedOptimizer(nn.Adam(model.parameters(), lr=1e-3), dp)
-        for xb, yb, total in dist.shard_batches(x, y, batch_size=128, epoch=0, seed=0):
+        for xb, yb, total in dist.shard_batches(x, y, batch_size=2, epoch=0, seed=0):
             optimizer.zero_grad()
             dp.contribution = len(xb) / total
-            nn.cross_entropy(model(Tensor(xb)), Tensor(yb)).backward()
+            nn.mse_loss(model(Tensor(xb)), Tensor(yb)).backward()
             dp.finish()        # reduce-scatter: this rank's shard of the summed gradient
             optimizer.step()   # update this rank's shard, then allgather the parameters
         optimizer.close()      # the full state back into the Adam (a collective)
