@@ -2,12 +2,15 @@
 
 The Fashion-MNIST MLP step (784-256-128-10, Adam, float32) at batch 128 per process, timed in
 2 ranks under ``mpiexec -n 2`` against 1 plain process, each with 1 BLAS thread: examples per
-second (the ratio is the speedup; the target is at least 1.7x), the share of the 2-rank step
-spent in gradient communication (the bucketed allreduce, waiting for the other rank included),
-and one blocking allreduce of the whole gradient on its own (its bandwidth). The second row's
-note breaks each rank's CPU time per step down (forward and backward, ``finish()``: packing,
-allreduce and waiting, and the optimizer step), against the lone process's: CPU time is what
-stays comparable when other programs load the machine.
+second (the ratio is the speedup; the target is at least 1.7x), for the sharded optimizer step
+(``dist.ShardedOptimizer``: reduce-scatter, each rank's Adam on half of the parameters,
+allgather) and for the unsharded one (allreduce, every rank's Adam on all of them); the share
+of the sharded 2-rank step spent in communication (the reduce-scatter and the allgather,
+waiting for the other rank included), and one blocking allreduce of the whole gradient on its
+own (its bandwidth). The third row's note breaks each rank's CPU time per step down (forward
+and backward, ``finish()``: packing, the collective and waiting, and the optimizer step, with
+the allgather when sharded), against the lone process's: CPU time is what stays comparable
+when other programs load the machine.
 
 Each measurement is a fresh subprocess (``python -m benchmarks.distributed worker ...``), the
 two kinds alternating, and the medians are reported with the CPU time of all the processes
@@ -36,11 +39,11 @@ def _mpiexec() -> str | None:
     return str(found) if found.exists() else shutil.which("mpiexec")
 
 
-def _run_worker(ranks: int, steps: int) -> dict:
+def _run_worker(ranks: int, steps: int, mode: str = "plain") -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
                OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                PYTHONPATH=str(ROOT))
-    command = [sys.executable, "-m", "benchmarks.distributed", "worker", str(steps)]
+    command = [sys.executable, "-m", "benchmarks.distributed", "worker", str(steps), mode]
     if ranks > 1:
         # Each rank on a core of its own (Open MPI binds them when there are enough cores):
         # --oversubscribe would make waiting ranks yield, which under load made the allreduce
@@ -64,52 +67,66 @@ def distributed(s) -> list:
     steps = 20 if s.quick else 150
     rounds = 1 if s.quick else max(3, s.rounds // 3)
     load = os.getloadavg()[0]
-    runs = {1: [], 2: []}
-    for round_ in range(rounds):
-        for ranks in ((1, 2) if round_ % 2 == 0 else (2, 1)):
-            runs[ranks].append(_run_worker(ranks, steps))
+    kinds = [(1, "plain"), (2, "sharded"), (2, "unsharded")]
+    runs = {kind: [] for kind in kinds}
+    for round_ in range(rounds):  # the kinds in a rotating order, so none always goes first
+        for kind in kinds[round_ % 3:] + kinds[:round_ % 3]:
+            runs[kind].append(_run_worker(kind[0], steps, kind[1]))
 
-    def median(ranks, key):
-        return statistics.median(run[key] for run in runs[ranks])
+    def median(kind, key):
+        return statistics.median(run[key] for run in runs[kind])
 
     # Seconds per 1,000 examples (lower is better, as every row of the table).
-    one, two = median(1, "step_s") / BATCH * 1e6, median(2, "step_s") / (2 * BATCH) * 1e6
-    one_cpu = median(1, "cpu_s") / BATCH
-    two_cpu = median(2, "cpu_s") / (2 * BATCH)
-    speedup = one / two
-    share = median(2, "comm_s") / median(2, "step_s")
-    full = runs[2][0]
+    alone = (1, "plain")
+    one, one_cpu = median(alone, "step_s") / BATCH * 1e6, median(alone, "cpu_s") / BATCH
+    sharded, unsharded = (2, "sharded"), (2, "unsharded")
 
-    def phases(ranks):  # each rank's CPU ms per step in each phase, median over the runs
-        return [{name: statistics.median(run["phases"][r][name] for run in runs[ranks]) * 1e3
-                 for name in runs[ranks][0]["phases"][r]} for r in range(ranks)]
+    def speed_row(kind, label):
+        two = median(kind, "step_s") / (2 * BATCH) * 1e6
+        two_cpu = median(kind, "cpu_s") / (2 * BATCH)
+        note = (f"speedup {one / two:.2f}x (target >= 1.7x); CPU time {two_cpu * 1e6:.1f} "
+                f"against {one_cpu * 1e6:.1f} ms/1k examples (all ranks' processes); load "
+                f"average {load:.2f} before, {os.getloadavg()[0]:.2f} after, on "
+                f"{os.cpu_count()} cores")
+        return Row("distributed", f"2 ranks vs 1 process, MLP step, batch {BATCH} per rank, "
+                   f"{label}", "ms/1k examples", two, "1 process", one, round(1 / 1.7, 3), note,
+                   cpu_ratio=two_cpu / one_cpu)
 
-    breakdown = "; ".join(
-        f"{label}: " + ", ".join(f"{name} {ms:.2f}" for name, ms in part.items())
-        for label, part in [("1 process", phases(1)[0])]
-        + [(f"rank {r}", part) for r, part in enumerate(phases(2))])
-    note = (f"speedup {speedup:.2f}x (target >= 1.7x); CPU time {two_cpu * 1e6:.1f} against "
-            f"{one_cpu * 1e6:.1f} ms/1k examples (all ranks' processes); load average "
-            f"{load:.2f} before, "
-            f"{os.getloadavg()[0]:.2f} after, on {os.cpu_count()} cores")
+    def phases(kind, ranks, key="phases"):  # each rank's CPU ms per step and phase, median
+        return [{name: statistics.median(run[key][r][name] for run in runs[kind]) * 1e3
+                 for name in runs[kind][0][key][r]} for r in range(ranks)]
+
+    def breakdown(key):
+        return "; ".join(
+            f"{label}: " + ", ".join(f"{name} {ms:.2f}" for name, ms in part.items())
+            for label, part in [("1 process", phases(alone, 1, key)[0])]
+            + [(f"sharded rank {r}", part) for r, part in enumerate(phases(sharded, 2, key))]
+            + [(f"unsharded rank {r}", part) for r, part in
+               enumerate(phases(unsharded, 2, key))])
+    full = runs[sharded][0]
+    share = median(sharded, "comm_s") / median(sharded, "step_s")
     return [
-        Row("distributed", f"2 ranks vs 1 process, MLP step, batch {BATCH} per rank",
-            "ms/1k examples", two, "1 process", one, round(1 / 1.7, 3), note,
-            cpu_ratio=two_cpu / one_cpu),
-        Row("distributed", "gradient allreduce share of the 2-rank step", "%", 100 * share,
+        speed_row(sharded, "sharded optimizer step"),
+        speed_row(unsharded, "unsharded (every rank steps the whole model)"),
+        Row("distributed", "communication share of the sharded 2-rank step", "%", 100 * share,
             note=f"buckets {[round(b / 1024) for b in full['bucket_bytes']]} KiB; step "
-                 f"{median(2, 'step_s') * 1e3:.2f} ms, communication "
-                 f"{median(2, 'comm_s') * 1e3:.2f} ms; CPU ms per step ({breakdown})"),
+                 f"{median(sharded, 'step_s') * 1e3:.2f} ms, reduce-scatter + allgather "
+                 f"{median(sharded, 'comm_s') * 1e3:.2f} ms (unsharded: allreduce "
+                 f"{median(unsharded, 'comm_s') * 1e3:.2f} ms of "
+                 f"{median(unsharded, 'step_s') * 1e3:.2f}); CPU ms per step "
+                 f"({breakdown('phases')}); the same without waiting for the other rank to "
+                 f"arrive (a barrier before each phase, lower quartiles) "
+                 f"({breakdown('quiet_phases')})"),
         Row("distributed", f"one blocking allreduce of the {full['grad_bytes'] / 2**20:.2f} MiB "
-            "gradient, 2 ranks", "ms", median(2, "allreduce_s") * 1e3,
-            note=f"{full['grad_bytes'] / median(2, 'allreduce_s') / 1e9:.2f} GB/s "
+            "gradient, 2 ranks", "ms", median(sharded, "allreduce_s") * 1e3,
+            note=f"{full['grad_bytes'] / median(sharded, 'allreduce_s') / 1e9:.2f} GB/s "
                  "(shared memory)"),
     ]
 
 
 # ---- the worker (one process per rank) ----------------------------------------------------------
 
-def _worker(steps: int) -> None:
+def _worker(steps: int, mode: str) -> None:
     import nn
     from autograd_core import Tensor
     from examples.datasets import fashion_mnist
@@ -125,26 +142,35 @@ def _worker(steps: int) -> None:
         dp = dist.DataParallel(model)
     (x, y), _ = fashion_mnist(limit=8192)
     optimizer = nn.Adam(model.parameters(), lr=1e-3)
+    if mode == "sharded":
+        optimizer = dist.ShardedOptimizer(optimizer, dp)
     batches = [(x[i:i + BATCH], y[i:i + BATCH])
                for i in range(rank * BATCH, len(x) - BATCH, ranks * BATCH)]
 
     clock = time.process_time
     phases = {"compute": 0.0, "finish": 0.0, "optimizer": 0.0}  # this rank's CPU seconds
 
-    def step(i):
+    def step(i, sync=None):
         xb, yb = batches[i % len(batches)]
         t0 = clock()
         optimizer.zero_grad()
         nn.cross_entropy(model(Tensor._from_op(xb, None)), Tensor._from_op(yb, None)).backward()
         t1 = clock()
+        if sync is not None:  # each phase starts when both ranks are there: no wait to arrive
+            sync()
+            t1 = clock()
         if dp is not None:
             dp.finish()
         t2 = clock()
+        if sync is not None:
+            sync()
+            t2 = clock()
         optimizer.step()
         t3 = clock()
         phases["compute"] += t1 - t0
         phases["finish"] += t2 - t1
         phases["optimizer"] += t3 - t2
+        return t1 - t0, t2 - t1, t3 - t2
 
     for i in range(10):
         step(i)
@@ -173,12 +199,21 @@ def _worker(steps: int) -> None:
             dp.comm.Allreduce(MPI.IN_PLACE, flat)
             times.append(time.perf_counter() - t)
         result["allreduce_s"] = statistics.median(times)
+    # The phases again without the waits for the other rank (a barrier before each), lower
+    # quartiles: what each phase costs in itself, which load from other programs inflates
+    # less than the wall time (the 1-process run takes the same steps without barriers).
+    sync = dp.comm.Barrier if dp is not None else None
+    if sync is not None:
+        sync()
+    quiet = np.array([step(i, sync) for i in range(60)])
+    quiet = dict(zip(phases, (np.percentile(quiet, 25, axis=0)).tolist()))
+    result["quiet_phases"] = dp.comm.gather(quiet) if dp is not None else [quiet]
     if rank == 0:
         print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "worker":
-        _worker(int(sys.argv[2]))
+    if len(sys.argv) == 4 and sys.argv[1] == "worker":
+        _worker(int(sys.argv[2]), sys.argv[3])
     else:
         sys.exit("usage: python -m benchmarks distributed (this module's worker is internal)")

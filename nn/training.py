@@ -432,7 +432,8 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
         min_delta: float = 0.0, restore_best: bool = False, progress: bool | None = None,
         verbose: bool = False, callbacks: Iterable[Callable] = (), initial_epoch: int = 0,
         eval_batch_size: int | None = None, threshold: float | None = None,
-        checkpoint=None, distributed: bool = False, compile: bool = False) -> History:  # noqa: A002
+        checkpoint=None, distributed: bool = False, shard_optimizer: bool = False,
+        compile: bool = False) -> History:  # noqa: A002
     """Train ``model`` on ``train_data = (x, y)`` for ``epochs`` epochs of minibatch steps.
 
     Each step: ``optimizer.zero_grad()``, ``loss_fn(model(xb), yb).backward()``,
@@ -464,6 +465,10 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
       over all ranks' examples; the validation set is split between the ranks; progress,
       ``verbose`` lines and the checkpoint come from rank 0 only; callbacks run on every rank
       and any one stopping stops all. A checkpoint resumes on any number of ranks.
+      ``shard_optimizer=True`` also shards the optimizer's step and state across the ranks
+      (:class:`nn.distributed.ShardedOptimizer`: each rank updates its own slice of the
+      parameters; the same results); the full state is gathered for each checkpoint and back
+      into ``optimizer`` at the end.
     - ``compile=True``: the training step goes through ``ag.compile`` (traced, then replayed
       without building a graph); the results are exactly those of ``compile=False``. Not with
       ``distributed=True``.
@@ -478,6 +483,9 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
     """
     if compile and distributed:
         raise ValueError("fit: compile=True and distributed=True cannot be combined yet")
+    if shard_optimizer and not distributed:
+        raise ValueError("fit: shard_optimizer=True shards the optimizer across MPI ranks: it "
+                         "needs distributed=True")
     if distributed:  # first: from here on, an error on any rank aborts every rank
         from .distributed import init
         init()
@@ -508,10 +516,11 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
     dist = None
     if distributed:
         from .distributed import FitRun  # imports mpi4py: only when asked for
-        dist = FitRun(model, rng)
+        dist = FitRun(model, rng, optimizer=optimizer, shard_optimizer=shard_optimizer)
+        optimizer = dist.optimizer  # the ShardedOptimizer when sharding
         steps = dist.steps(len(x), batch_size, drop_last)
-        if not dist.is_main:
-            progress, verbose, checkpoint = False, False, None
+        if not dist.is_main:  # (every rank takes part in a checkpoint: see FitRun)
+            progress, verbose = False, False
 
     history = History()
     step = _compile(_train_step) if compile else None
@@ -519,6 +528,7 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
     was_training = model.training
     started = time.perf_counter()
     bar = _progress_bar(progress, total=steps * max(epochs - initial_epoch, 0))
+    ended = False
     try:
         for epoch in range(initial_epoch, epochs):
             epoch_started = time.perf_counter()
@@ -543,7 +553,9 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
             history.epoch_time.append(time.perf_counter() - epoch_started)
             history.wall_time = time.perf_counter() - started
             _report(history, epochs, bar, verbose)
-            if checkpoint is not None:
+            if checkpoint is not None and dist is not None:
+                dist.save_checkpoint(checkpoint, model, epoch + 1)
+            elif checkpoint is not None:
                 _save_checkpoint(checkpoint, model, optimizer, epoch + 1)
 
             stop = False
@@ -566,11 +578,12 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
         if best_state is not None and history.best_epoch != history.epoch[-1]:
             model.load_state_dict(best_state)
             history.restored_best = True
+        ended = True
     finally:
         if bar is not None:
             bar.close()
-        if dist is not None:
-            dist.close()
+        if dist is not None:  # a collective only if every rank got here without an error
+            dist.close(ok=ended)
         model.train(was_training)
     history.wall_time = time.perf_counter() - started
     return history

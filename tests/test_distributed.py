@@ -382,10 +382,12 @@ def test_benchmark_workload_reports_speedup_and_allreduce_share(tmp_path):
                    timeout=300, check=True)
     import json
     rows = json.loads(out.read_text())["results"]
-    assert [row["workload"] for row in rows] == ["distributed"] * 3
-    speed, share, allreduce = rows
-    assert speed["reference"] == "1 process" and speed["ours"] > 0 and speed["theirs"] > 0
-    assert "speedup" in speed["note"] and speed["cpu_ratio"] > 0
+    assert [row["workload"] for row in rows] == ["distributed"] * 4
+    sharded, unsharded, share, allreduce = rows
+    assert "sharded optimizer" in sharded["case"] and "unsharded" in unsharded["case"]
+    for speed in (sharded, unsharded):
+        assert speed["reference"] == "1 process" and speed["ours"] > 0 and speed["theirs"] > 0
+        assert "speedup" in speed["note"] and speed["cpu_ratio"] > 0
     assert 0 <= share["ours"] <= 100 and share["unit"] == "%"
     assert allreduce["ours"] > 0 and "GB/s" in allreduce["note"]
 
