@@ -279,9 +279,11 @@ def test_checkpoint_from_two_ranks_resumes_on_one(tmp_path):
 
 # ---- item: faults end the job, never hang --------------------------------------------------
 
-def test_a_raising_rank_ends_every_rank_with_its_error(tmp_path):
+@pytest.mark.parametrize("optimizer, shard", [("SGD", False), ("Adam", True)])
+def test_a_raising_rank_ends_every_rank_with_its_error(tmp_path, optimizer, shard):
+    # sharded too: its step and checkpoints add collectives, and none of them may hang
     started = time.perf_counter()
-    result = run_ranks(tmp_path, """
+    result = run_ranks(tmp_path, f"""
         calls = 0
         def loss(out, target):
             global calls
@@ -290,9 +292,9 @@ def test_a_raising_rank_ends_every_rank_with_its_error(tmp_path):
                 raise ValueError("deliberate failure on rank one")
             return nn.cross_entropy(out, target)
         model = make_model(0)
-        nn.fit(model, loss, nn.SGD(model.parameters(), lr=0.1), data(), epochs=50,
-               batch_size=4, rng=0, distributed=True)
-        (OUT / f"finished{RANK}").write_text("rank 0 must not finish")
+        nn.fit(model, loss, nn.{optimizer}(model.parameters(), lr=0.1), data(), epochs=50,
+               batch_size=4, rng=0, distributed=True, shard_optimizer={shard})
+        (OUT / f"finished{{RANK}}").write_text("rank 0 must not finish")
     """)
     elapsed = time.perf_counter() - started
     assert result.returncode != 0
