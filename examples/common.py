@@ -21,11 +21,17 @@ def parse_args(description: str, argv=None, distributed: bool = False) -> argpar
         parser.add_argument("--distributed", action="store_true",
                             help="data-parallel over MPI: mpiexec -n 2 python -m examples.NAME "
                                  "--distributed (needs the distributed extra)")
+        parser.add_argument("--shard-optimizer", action="store_true",
+                            help="with --distributed: each rank updates and keeps the optimizer "
+                                 "state of its share of the parameters (nn.distributed."
+                                 "ShardedOptimizer)")
     parser.add_argument("--quick", action="store_true",
                         help="a few seconds on a small slice of the data (used by the tests)")
     parser.add_argument("--out", default="out", help="folder for plots and models (default: out)")
     parser.add_argument("--seed", type=int, default=0, help="seed for data, weights and shuffling")
     args = parser.parse_args(argv)
+    if getattr(args, "shard_optimizer", False) and not args.distributed:
+        parser.error("--shard-optimizer shards across MPI ranks: add --distributed")
     args.out = Path(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     return args

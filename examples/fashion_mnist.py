@@ -3,6 +3,7 @@
     python -m examples.fashion_mnist     # 30 epochs: about 90% test accuracy in under a minute
     python -m examples.fashion_mnist --quick   # a smoke run on a slice of the data
     mpiexec -n 2 python -m examples.fashion_mnist --distributed   # data-parallel, 2 processes
+    mpiexec -n 2 python -m examples.fashion_mnist --distributed --shard-optimizer  # Adam sharded
 
 784-256-128-10 with ReLU, softmax cross-entropy, Adam with a cosine learning-rate decay, in
 float32. 5,000 training images are held out to report validation accuracy after each epoch;
@@ -74,7 +75,7 @@ def main(argv=None) -> dict:
         history = nn.fit(model, nn.cross_entropy, optimizer, (x_fit, y_fit), epochs=epochs,
                          batch_size=batch_size, val_data=(x_val, y_val), metrics=["accuracy"],
                          rng=args.seed, verbose=True, progress=False,
-                         distributed=args.distributed)
+                         distributed=args.distributed, shard_optimizer=args.shard_optimizer)
         if not main_rank:  # the same weights as rank 0's: nothing more to do
             return {"training_seconds": history.wall_time}
 

@@ -360,12 +360,13 @@ def test_without_mpi4py_the_error_names_the_extra(monkeypatch):
 
 # ---- the example -------------------------------------------------------------------------
 
-def test_fashion_mnist_example_on_two_ranks_matches_one_process(tmp_path, capsys):
+@pytest.mark.parametrize("flags", [[], ["--shard-optimizer"]])
+def test_fashion_mnist_example_on_two_ranks_matches_one_process(tmp_path, capsys, flags):
     from examples import fashion_mnist
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     result = subprocess.run(mpiexec_command(2) + [
-        sys.executable, "-m", "examples.fashion_mnist", "--quick", "--distributed",
+        sys.executable, "-m", "examples.fashion_mnist", "--quick", "--distributed", *flags,
         "--out", str(tmp_path / "two")], cwd=ROOT, env=env, capture_output=True, text=True,
         timeout=TIMEOUT)
     check_ok(result)
