@@ -296,7 +296,13 @@ class Optimizer:
         self.state.extend(self._initial_state(p) for p in group["params"])
 
     def _initial_state(self, p: Tensor) -> dict:
-        return {name: ag.zeros_like(p) for name in self._state_names}
+        # Zeros that take no memory (one element, read-only, broadcast to the parameter's
+        # shape): every rule makes new arrays for its state, so memory is taken at the first
+        # update that uses a state, and never for one the settings leave unused (SGD's momentum
+        # buffer at momentum 0; PyTorch makes it lazily for the same reason).
+        zero = np.zeros((), dtype=p.dtype)
+        return {name: Tensor._from_op(np.broadcast_to(zero, p.shape), None)
+                for name in self._state_names}
 
     def _hyper_problems(self, hyper: Mapping, prefix: str = "") -> list:
         """(exception type, message) for each bad hyperparameter; named as the constructor

@@ -596,3 +596,31 @@ def test_clipping_refuses_negative_limits():
     with pytest.raises(TypeError, match=r"clip_grad_norm_: params\[0\] is a str"):
         clip_grad_norm_(["w"], 1.0)
     assert math.isclose(clip_grad_norm_(p, 0.0), 1.0)
+
+
+@pytest.mark.parametrize("make", [lambda ps: nn.SGD(ps, lr=0.1),
+                                  lambda ps: nn.Adam(ps, lr=0.1)])
+def test_state_takes_memory_only_when_an_update_uses_it(make):
+    import tracemalloc
+
+    p = nn.Parameter(np.ones((512, 512), dtype=np.float32))  # 1 MiB
+    tracemalloc.start()
+    try:
+        optimizer = make([p])
+        made = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert made < 64 * 1024, made  # SGD's momentum buffer at momentum 0 is never filled
+    state = optimizer.state_dict()  # still whole zeros of the parameter's shape when saved
+    for key, value in state.items():
+        if key.startswith("state.") and isinstance(value, np.ndarray):
+            assert value.shape == p.shape and value.dtype == p.dtype and not value.any()
+    p.grad = ag.Tensor(np.full(p.shape, 2.0, dtype=np.float32))
+    optimizer.step()
+    buffers = optimizer.state[0]
+    if isinstance(optimizer, nn.Adam):  # the first update wrote real arrays: (1 - beta) * g...
+        np.testing.assert_allclose(buffers["m"].data, np.full(p.shape, 0.1 * 2.0), rtol=1e-6)
+        np.testing.assert_allclose(buffers["v"].data, np.full(p.shape, 0.001 * 4.0), rtol=1e-6)
+    else:  # ...and momentum 0 never uses its buffer
+        assert buffers["momentum"].data.nbytes == p.data.nbytes
+        assert not buffers["momentum"].data.flags.writeable and not buffers["momentum"].data.any()
