@@ -22,8 +22,11 @@ def interleaved(contenders: dict[str, Callable[[], object]], rounds: int, warmup
                 inner: int = 1, pause_gc: bool = False) -> dict[str, Median]:
     """Median seconds per call of each contender, wall clock and CPU time.
 
-    Each round calls every contender ``inner`` times in a row and divides by ``inner``; the
-    order of contenders alternates between rounds, so neither always runs just after the other.
+    Each round calls every contender ``inner`` times in a row and divides by ``inner``. The
+    order rotates from round to round (A B C, B C A, C A B), so that no contender always runs
+    just after the same other one, and none runs twice in a row across a round's end (which
+    reversing the order would do, handing the first and last contenders a warm cache); two
+    contenders simply take turns.
     A full garbage collection runs (untimed) before each contender's turn, so that garbage one
     left behind is never collected on another's time; with ``pause_gc`` the collector stays off
     while the contender is timed.
@@ -35,7 +38,7 @@ def interleaved(contenders: dict[str, Callable[[], object]], rounds: int, warmup
     samples = {name: [] for name in names}
     cpu_samples = {name: [] for name in names}
     for round_ in range(rounds):
-        for name in (names if round_ % 2 == 0 else names[::-1]):
+        for name in _round_order(names, round_):
             call = contenders[name]
             gc.collect()
             if pause_gc:
@@ -51,6 +54,11 @@ def interleaved(contenders: dict[str, Callable[[], object]], rounds: int, warmup
                     gc.enable()
     return {name: Median(statistics.median(samples[name]), statistics.median(cpu_samples[name]))
             for name in names}
+
+
+def _round_order(names: list, round_: int) -> list:
+    shift = round_ % len(names) if len(names) > 2 else 0
+    return names[shift:] + names[:shift]
 
 
 def once(call: Callable[[], object]) -> float:

@@ -33,3 +33,16 @@ def test_unknown_workload_is_a_clear_error():
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "unknown workload no_such_workload" in done.stderr
+
+
+def test_interleaved_rounds_never_run_a_contender_twice_in_a_row():
+    from benchmarks.timing import interleaved
+
+    calls = []
+    contenders = {name: (lambda name=name: calls.append(name)) for name in "ABC"}
+    interleaved(contenders, rounds=6, warmup=0)
+    assert all(a != b for a, b in zip(calls, calls[1:])), calls
+    assert sorted(calls) == sorted("ABC" * 6)
+    calls.clear()
+    interleaved({"A": contenders["A"], "B": contenders["B"]}, rounds=4, warmup=0)
+    assert "".join(calls) == "ABABABAB"
