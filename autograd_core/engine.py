@@ -823,14 +823,14 @@ def _run_floats(root, grad, retain_graph: bool) -> dict:
                 input_grads = type(node).backward(node, grad)
             except ArithmeticError:  # Python floats raise where numpy gives inf or nan
                 input_grads = node._out_type._backward_in_numpy(node, grad)
-            if not retain_graph:
-                node._saved = None
             edges = node._next
             if type(input_grads) is not tuple:
                 input_grads = (input_grads,) if not isinstance(input_grads, tuple) \
                     else tuple(input_grads)
             if len(input_grads) != len(edges):
                 raise _count_error(node, input_grads)
+            if not retain_graph:
+                node._saved = None  # free what forward saved, as soon as it has been used
             # Written out for nodes with one or two inputs (nearly all): a loop over positions
             # cost a tenth of the backward. The same steps for each input.
             count = len(edges)
