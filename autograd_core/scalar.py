@@ -324,6 +324,7 @@ def _value(x):
 
 
 Scalar._family = Scalar
+Scalar._float_graph = True
 
 # Operators and methods: every op declared with a float kernel (see the module docstring).
 _OPERATORS = {"add": "add", "sub": "sub", "mul": "mul", "div": "truediv", "pow": "pow"}
