@@ -54,6 +54,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from autograd_core import Tensor, no_grad
+from autograd_core.compiler import opaque
 from autograd_core.engine import bump_version
 
 from .module import Module
@@ -379,6 +380,7 @@ class DataParallel:
         finally:
             self._sync = previous
 
+    @opaque  # a compiled step (fit(compile=True, distributed=True)) runs it on every call
     def finish(self, contribution: float | None = None) -> None:
         """Sum the ranks' gradients, each weighted by its ``contribution``, into every
         parameter's ``.grad`` (a view into its bucket afterwards).
@@ -675,6 +677,7 @@ class ShardedOptimizer:
             raise RuntimeError(f"{self._where}.{where}: this ShardedOptimizer was closed; step "
                                f"the {type(self.optimizer).__name__} itself now")
 
+    @opaque  # as Optimizer.step: a compiled step runs it on every call
     def step(self) -> None:
         """Update this rank's shard of the parameters with the summed gradient that
         ``dp.finish()`` left, then allgather every rank's shard, so that all ranks hold the

@@ -365,12 +365,16 @@ def _format_epoch(history: History, total_epochs: int) -> str:
     return "  ".join(parts)
 
 
-def _train_step(model, loss_fn, optimizer, xb, yb):
-    """One eager step, as ``_train_epoch`` takes it: what ``fit(compile=True)`` compiles."""
+def _train_step(model, loss_fn, optimizer, xb, yb, dp=None, contribution=None):
+    """One eager step, as ``_train_epoch`` takes it: what ``fit(compile=True)`` compiles.
+    Distributed, ``dp.finish`` sums the ranks' gradients, this rank's weighted by its
+    ``contribution`` (its share of the global batch)."""
     out = model(xb)
     loss = loss_fn(out, yb)
     optimizer.zero_grad()
     loss.backward()
+    if dp is not None:
+        dp.finish(contribution)
     optimizer.step()
     return out, loss
 
@@ -398,7 +402,9 @@ def _train_epoch(model, loss_fn, optimizer, x, y, batch_size, shuffle, rng, drop
                 bar.update(1)
             continue
         if step is not None:  # ag.compile'd _train_step: the same arithmetic, replayed
-            out, loss = step(model, loss_fn, optimizer, _batch_tensor(xb), _batch_tensor(yb))
+            shared = () if dist is None else (dist.dp, len(xb) / global_count)
+            out, loss = step(model, loss_fn, optimizer, _batch_tensor(xb), _batch_tensor(yb),
+                             *shared)
             if metrics:
                 correct += _count_correct(out.data, yb, threshold)[0]
             total_loss += float(loss.data) * len(xb)
@@ -470,8 +476,8 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
       parameters; the same results); the full state is gathered for each checkpoint and back
       into ``optimizer`` at the end.
     - ``compile=True``: the training step goes through ``ag.compile`` (traced, then replayed
-      without building a graph); the results are exactly those of ``compile=False``. Not with
-      ``distributed=True``.
+      without building a graph); the results are exactly those of ``compile=False``, with
+      ``distributed=True`` too (the gradient sum and the sharded step run on every call).
 
     Before the first step, everything that can be checked is: the arguments, that the optimizer
     updates some of the model's parameters, and every label of ``train_data`` and ``val_data``
@@ -481,8 +487,6 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
 
     Returns the :class:`History`. The model is left in the mode (train/eval) it had.
     """
-    if compile and distributed:
-        raise ValueError("fit: compile=True and distributed=True cannot be combined yet")
     if shard_optimizer and not distributed:
         raise ValueError("fit: shard_optimizer=True shards the optimizer across MPI ranks: it "
                          "needs distributed=True")
@@ -518,6 +522,8 @@ def fit(model: Module, loss_fn: Callable, optimizer, train_data, epochs: int = 1
         from .distributed import FitRun  # imports mpi4py: only when asked for
         dist = FitRun(model, rng, optimizer=optimizer, shard_optimizer=shard_optimizer)
         optimizer = dist.optimizer  # the ShardedOptimizer when sharding
+        if compile:  # its hooks only catch a second backward before finish(), which the
+            dist.dp.close()  # step below never runs, and a compiled step takes no leaf hooks
         steps = dist.steps(len(x), batch_size, drop_last)
         if not dist.is_main:  # (every rank takes part in a checkpoint: see FitRun)
             progress, verbose = False, False
