@@ -91,6 +91,13 @@ def test_fashion_mnist_saves_reloads_and_evaluates(tmp_path, capsys):
                                    "fashion_mnist_loss.png"])
 
 
+def test_shard_optimizer_without_distributed_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        fashion_mnist.main(["--quick", "--shard-optimizer", "--out", str(tmp_path)])
+    assert "--shard-optimizer shards across MPI ranks: add --distributed" in \
+        capsys.readouterr().err
+
+
 def test_cnn_fashion_mnist_saves_reloads_and_evaluates(tmp_path, capsys):
     results, out = run(cnn_fashion_mnist, tmp_path, capsys)
     assert results["test_accuracy"] > 0.4  # one epoch on 1,600 images; chance is 1/10
