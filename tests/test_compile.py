@@ -698,15 +698,20 @@ def test_lowered_cross_entropy_bit_identical(reduction, dtype, labels_as_tensor,
 
 
 @pytest.mark.parametrize("order", ["C", "F"])
-def test_sgd_replay_of_a_large_parameter_bit_identical(order):
-    """SGD's replay updates a parameter larger than its scratch block by block (or, when it is
-    not C-contiguous, through a product of its own): the same floats as the eager step."""
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_sgd_replay_gives_the_eager_update_bit_for_bit(order, dtype):
+    """SGD's replay multiplies by the learning rate as a numpy scalar of each parameter's dtype
+    (the eager step multiplies by the Python float): the same floats in every float dtype, for
+    C- and F-ordered parameters."""
     def make():
         model = nn.Sequential(nn.Dense(300, 260, rng=0), nn.ReLU(), nn.Dense(260, 3, rng=1))
+        for p in model.parameters():
+            p.data = p.data.astype(dtype)
         model[0].weight.data = np.asarray(model[0].weight.data, order=order)
         return model
 
-    _check_training(make, lambda m: nn.SGD(m, lr=0.05), _batches((4, 300), 3, count=5))
+    batches = [(x.astype(dtype), y) for x, y in _batches((4, 300), 3, count=5)]
+    _check_training(make, lambda m: nn.SGD(m, lr=0.05), batches)
 
 
 def test_a_replay_keeps_no_activations_between_calls():
