@@ -704,7 +704,7 @@ class SGD(Optimizer):
         # The learning rate as a numpy scalar of the parameter's dtype: the same product as
         # the Python float gives (numpy casts a Python float to the array's dtype), and the
         # multiply measured 15-30 us faster per step on the MLP's 784x256 float32 weight.
-        pairs = [(p, lr, p.data.dtype.type(lr)) for group, lr, _ in groups
+        pairs = [(p, p.data.dtype.type(lr)) for group, lr, _ in groups
                  for p in group["params"]]
         names = tuple(self._ranges)
         slow = SGD.step.__wrapped__
@@ -715,7 +715,7 @@ class SGD(Optimizer):
                 if group["lr"] is not lr or tuple(group[n] for n in names) != values:
                     return slow(self)
             todo = []
-            for p, _, typed_lr in pairs:
+            for p, typed_lr in pairs:
                 grad = p._grad
                 if grad is None:
                     continue
