@@ -57,6 +57,7 @@ from autograd_core import Tensor, no_grad
 from autograd_core.compiler import opaque
 from autograd_core.engine import bump_version
 
+from . import optim as _optim
 from .module import Module
 
 EXTRA_HINT = ("nn.distributed needs mpi4py and an MPI library: "
@@ -574,6 +575,7 @@ class ShardedOptimizer:
         self._attach_pieces()
         optimizer.state = _ShardedAway(self._refusal("it is wrapped"))
         dp._sharded = self
+        _optim._sharded.update((id(p), self) for p in optimizer.params)
 
     def _refusal(self, why: str) -> str:
         name = type(self.optimizer).__name__
@@ -812,6 +814,7 @@ class ShardedOptimizer:
         full = self._gather_state()
         self.optimizer.state = full
         self.dp._sharded = None
+        self._forget_params()
 
     def _abandon(self) -> None:
         """Detach without gathering (after an error on some rank, when a collective could
@@ -820,6 +823,12 @@ class ShardedOptimizer:
             self.optimizer.state = _ShardedAway(self._refusal(
                 "training ended with an error before the state was gathered back"))
             self.dp._sharded = None
+            self._forget_params()
+
+    def _forget_params(self) -> None:
+        for p in self.optimizer.params:
+            if _optim._sharded.get(id(p)) is self:
+                del _optim._sharded[id(p)]
 
     def __repr__(self) -> str:
         return (f"ShardedOptimizer({self.optimizer!r}, rank {self.rank} of {self.world}, "

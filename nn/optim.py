@@ -887,6 +887,12 @@ class Adagrad(Optimizer):
 
 # ---- gradient clipping --------------------------------------------------------------------------
 
+# Parameters stepped by an nn.distributed.ShardedOptimizer: id -> that optimizer. After
+# dp.finish() their summed gradient exists only as shards spread over the ranks and their .grad
+# is None, so clipping them here would silently clip nothing.
+_sharded: dict = {}
+
+
 def _grads_of(params, where: str) -> list:
     """The gradients (not None) of a Module's parameters, one Tensor or an iterable of them."""
     if isinstance(params, Module):
@@ -905,6 +911,12 @@ def _grads_of(params, where: str) -> list:
                                 f"{got}; expected a Tensor of shape {p.shape}. Nothing was "
                                 "changed.")
             grads.append(p.grad)
+        elif _sharded and id(p) in _sharded and _sharded[id(p)]._reduced:
+            raise RuntimeError(f"{where}: params[{i}] (shape {p.shape}) has no .grad: "
+                               "nn.distributed.ShardedOptimizer keeps its summed gradient in "
+                               "shards across the ranks after dp.finish(); clip it with the "
+                               "ShardedOptimizer's clip_grad_norm_(max_norm), on every rank. "
+                               "Nothing was changed.")
     return grads
 
 

@@ -85,6 +85,11 @@ LOOP = """
             (nn.cross_entropy(model(Tensor(xb[2:])), Tensor(yb[2:])) * (3 / 5)).backward()
             dp.finish(contribution=0.5)
             assert all(p.grad is None for p in model.parameters())   # only shards exist
+            try:   # the plain clip would clip nothing: it refuses, saying what to call
+                nn.clip_grad_norm_(model.parameters(), 1.0)
+                raise AssertionError("nn.clip_grad_norm_ clipped sharded gradients")
+            except RuntimeError as error:
+                assert "ShardedOptimizer's clip_grad_norm_" in str(error), error
             if clip is not None:
                 norms.append(opt.clip_grad_norm_(clip))
             opt.step()
