@@ -793,87 +793,119 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
     return reached, claimed
 
 
+# Built-in Scalar ops' backward rules (scalar.py registers every op that has a float kernel):
+# op class -> (its backward, whether that reads ctx.needs_input_grad). _run_floats calls them
+# with a _FloatCtx instead of the node.
+_float_rules: dict = {}
+_NOT_BUILT_IN = (None, False)
+
+
+def _register_float_rule(function) -> None:
+    """Let _run_floats call ``function``'s backward with a _FloatCtx (built-in ops only: their
+    rules read the ctx and never write to it). Whether the rule reads needs_input_grad is seen
+    in its code; a rule that reaches it some other way gets the node's own property (the
+    binary ctx of a rule registered as not reading it never has that slot set)."""
+    rule = function.backward
+    code = getattr(rule, "__code__", None) or rule.__func__.__code__
+    _float_rules[function] = (rule, "needs_input_grad" in code.co_names)
+
+
+class _FloatCtx:
+    """The ctx _run_floats hands a built-in Scalar op's backward rule (see _float_rules): what
+    forward saved and which inputs need a gradient as plain slots, read as fast as any attribute.
+    On the node they are properties (the freed check, in-place version checks and graph values
+    that a float graph without create_graph does not need: floats do not change in place), and
+    their frames were a tenth of a Scalar backward. Anything else a rule reads (``ctx.kwargs``,
+    ``ctx.name()``), and a slot left unset, comes from the node itself."""
+
+    __slots__ = ("saved_tensors", "needs_input_grad", "node")
+
+    def __getattr__(self, name):  # only called for what the slots above do not hold
+        return getattr(self.node, name)
+
+
 def _run_floats(root, grad, retain_graph: bool) -> dict:
     """backward() on a graph of floats (Scalar's) without create_graph or anomaly mode: _run
     without what only arrays, grad() and recorded backward passes need, in the same order
     (nodes by decreasing number) with the same sums, so that it agrees with _run bit for bit
     (tests/test_scalar_node.py). Returns each leaf reached with its complete gradient.
 
-    The node to visit next is held out of the heap (``top``, its negated number): most often
-    it is an input of the node just visited (a chain), and then it is compared once with the
-    heap's smallest instead of being pushed and popped (comparisons of ints were a sixth of a
-    Scalar backward)."""
+    Every step of a node is written out here (each bytecode of this loop runs 32,150 times in
+    the demo step's backward): built-in ops' rules are called with a _FloatCtx (see there) and
+    their one or two gradients unpacked directly; other rules get their node, as in _run. The
+    node to visit next is held out of the heap (``top``, its negated number, and ``top_node``):
+    most often it is an input of the node just visited (a chain), and then it is compared once
+    with the heap's smallest instead of being pushed, popped and looked up (comparisons of ints
+    were a sixth of a Scalar backward)."""
     grads = {root: grad}
-    top = None if root._number is None else -root._number
-    queued = {top: root}
+    node = None if root._number is None else root  # a leaf root: its gradient is all
+    top = top_node = None
+    queued = {}  # negated number -> node, for the nodes in the heap
     heap = []
-    get, take = grads.get, grads.pop
-    push, pop, pushpop, dequeue = heapq.heappush, heapq.heappop, heapq.heappushpop, queued.pop
+    get, take, rule_of = grads.get, grads.pop, _float_rules.get
+    push, pop, replace, dequeue = heapq.heappush, heapq.heappop, heapq.heapreplace, queued.pop
+    unary, binary, binary_needs = _FloatCtx(), _FloatCtx(), _FloatCtx()
+    unary.needs_input_grad = (True,)  # a recorded node of one input has an edge to it
     with set_grad_enabled(False):
-        while top is not None:
-            node = dequeue(top)
-            top = None
+        while node is not None:
             grad = take(node)
             if node._retained is not None:  # retain_grad() or register_hook() on its value
                 grad = _complete_grad(node, grad, False, None, True)
-            if node._saved is None:
+            saved = node._saved
+            if saved is None:
                 raise _freed_error(node)
-            node._graph_mode = False
-            try:
-                input_grads = type(node).backward(node, grad)
-            except ArithmeticError:  # Python floats raise where numpy gives inf or nan
-                input_grads = node._out_type._backward_in_numpy(node, grad)
             edges = node._next
-            if type(input_grads) is not tuple:
-                input_grads = (input_grads,) if not isinstance(input_grads, tuple) \
-                    else tuple(input_grads)
-            if len(input_grads) != len(edges):
-                raise _count_error(node, input_grads)
-            if not retain_graph:
-                node._saved = None  # free what forward saved, as soon as it has been used
-            # Written out for nodes with one or two inputs (nearly all): a loop over positions
-            # cost a tenth of the backward. The same steps for each input.
-            count = len(edges)
-            if count <= 2:
-                parent, parent_grad = edges[0], input_grads[0]
-                if parent is not None and parent_grad is not None:
-                    previous = get(parent)
-                    if previous is not None:
-                        grads[parent] = previous + parent_grad
-                    else:
-                        grads[parent] = parent_grad
-                        number = parent._number
-                        if number is not None:  # a node (a leaf's gradient waits in grads)
-                            key = -number
-                            queued[key] = parent
-                            if top is None:
-                                top = key
-                            elif key < top:
-                                push(heap, top)
-                                top = key
-                            else:
-                                push(heap, key)
-                if count == 2:
-                    parent, parent_grad = edges[1], input_grads[1]
-                    if parent is not None and parent_grad is not None:
-                        previous = get(parent)
-                        if previous is not None:
-                            grads[parent] = previous + parent_grad
-                        else:
-                            grads[parent] = parent_grad
-                            number = parent._number
-                            if number is not None:  # a node (a leaf's gradient waits in grads)
-                                key = -number
-                                queued[key] = parent
-                                if top is None:
-                                    top = key
-                                elif key < top:
-                                    push(heap, top)
-                                    top = key
-                                else:
-                                    push(heap, key)
-            else:
-                for position in range(count):
+            rule, reads_needs = rule_of(type(node), _NOT_BUILT_IN)
+            if rule is not None and len(edges) == 2:
+                parent, second = edges
+                if reads_needs:
+                    ctx = binary_needs
+                    ctx.needs_input_grad = (parent is not None, second is not None)
+                else:
+                    ctx = binary
+                ctx.saved_tensors = saved
+                ctx.node = node
+                try:
+                    input_grads = rule(ctx, grad)
+                except ArithmeticError:  # Python floats raise where numpy gives inf or nan
+                    node._graph_mode = False
+                    input_grads = node._out_type._backward_in_numpy(node, grad)
+                try:
+                    parent_grad, second_grad = input_grads
+                except (TypeError, ValueError):
+                    raise _count_error(node, input_grads if isinstance(input_grads, tuple)
+                                       else (input_grads,)) from None
+                if not retain_graph:
+                    node._saved = None  # free what forward saved, as soon as it has been used
+            elif rule is not None and len(edges) == 1:
+                parent = edges[0]
+                second = None
+                unary.saved_tensors = saved
+                unary.node = node
+                try:
+                    parent_grad = rule(unary, grad)
+                except ArithmeticError:
+                    node._graph_mode = False
+                    parent_grad = node._out_type._backward_in_numpy(node, grad)
+                if type(parent_grad) is tuple:  # a 1-tuple, as _run takes it
+                    if len(parent_grad) != 1:
+                        raise _count_error(node, parent_grad)
+                    parent_grad = parent_grad[0]
+                if not retain_graph:
+                    node._saved = None
+            else:  # a custom op: its own node is its ctx, and any number of inputs
+                node._graph_mode = False
+                try:
+                    input_grads = type(node).backward(node, grad)
+                except ArithmeticError:
+                    input_grads = node._out_type._backward_in_numpy(node, grad)
+                input_grads = tuple(input_grads) if isinstance(input_grads, tuple) \
+                    else (input_grads,)
+                if len(input_grads) != len(edges):
+                    raise _count_error(node, input_grads)
+                if not retain_graph:
+                    node._saved = None
+                for position in range(len(edges)):
                     parent, parent_grad = edges[position], input_grads[position]
                     if parent is not None and parent_grad is not None:
                         previous = get(parent)
@@ -884,19 +916,65 @@ def _run_floats(root, grad, retain_graph: bool) -> dict:
                             number = parent._number
                             if number is not None:  # a node (a leaf's gradient waits in grads)
                                 key = -number
-                                queued[key] = parent
                                 if top is None:
-                                    top = key
+                                    top, top_node = key, parent
                                 elif key < top:
                                     push(heap, top)
-                                    top = key
+                                    queued[top] = top_node
+                                    top, top_node = key, parent
                                 else:
                                     push(heap, key)
+                                    queued[key] = parent
+                parent = second = None
+            # The same steps as in the loop above, for the first input and then the second.
+            if parent is not None and parent_grad is not None:
+                previous = get(parent)
+                if previous is not None:
+                    grads[parent] = previous + parent_grad
+                else:
+                    grads[parent] = parent_grad
+                    number = parent._number
+                    if number is not None:  # a node (a leaf's gradient waits in grads)
+                        key = -number
+                        if top is None:
+                            top, top_node = key, parent
+                        elif key < top:
+                            push(heap, top)
+                            queued[top] = top_node
+                            top, top_node = key, parent
+                        else:
+                            push(heap, key)
+                            queued[key] = parent
+            if second is not None and second_grad is not None:
+                previous = get(second)
+                if previous is not None:
+                    grads[second] = previous + second_grad
+                else:
+                    grads[second] = second_grad
+                    number = second._number
+                    if number is not None:
+                        key = -number
+                        if top is None:
+                            top, top_node = key, second
+                        elif key < top:
+                            push(heap, top)
+                            queued[top] = top_node
+                            top, top_node = key, second
+                        else:
+                            push(heap, key)
+                            queued[key] = second
+            # The next node: the one with the largest number, held out or in the heap.
             if top is not None:
-                if heap:
-                    top = pushpop(heap, top)
+                if heap and heap[0] < top:
+                    queued[top] = top_node
+                    node = dequeue(replace(heap, top))
+                else:
+                    node = top_node
+                top = top_node = None
             elif heap:
-                top = pop(heap)
+                node = dequeue(pop(heap))
+            else:
+                node = None
         if _leaf_hooks:
             for leaf, grad in grads.items():
                 hooks = _leaf_hooks.get(id(leaf))

@@ -331,6 +331,7 @@ _OPERATORS = {"add": "add", "sub": "sub", "mul": "mul", "div": "truediv", "pow":
 for _op in registry.OPS.values():
     if not _op.scalar:
         continue
+    _engine._register_float_rule(_op.primitive)  # Scalar's driver calls it with a _FloatCtx
     if _op.name in _OPERATORS:
         _dunder = _OPERATORS[_op.name]
         setattr(Scalar, f"__{_dunder}__", _binary(_op.primitive))
