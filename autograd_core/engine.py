@@ -793,32 +793,32 @@ def _run(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None
     return reached, claimed
 
 
-# Built-in Scalar ops' backward rules (scalar.py registers every op that has a float kernel):
-# op class -> (its backward, whether that reads ctx.needs_input_grad). _run_floats calls them
-# with a _FloatCtx instead of the node.
+# Built-in Scalar ops' backward rules (scalar.py registers every op of one or two inputs that has
+# a float kernel): op class -> (its backward, its number of inputs). _run_floats calls them with
+# a _FloatCtx instead of the node.
 _float_rules: dict = {}
-_NOT_BUILT_IN = (None, False)
+_NOT_BUILT_IN = (None, 0)
 
 
 def _register_float_rule(function) -> None:
     """Let _run_floats call ``function``'s backward with a _FloatCtx (built-in ops only: their
-    rules read the ctx and never write to it). Whether the rule reads needs_input_grad is seen
-    in its code; a rule that reaches it some other way gets the node's own property (the
-    binary ctx of a rule registered as not reading it never has that slot set)."""
-    rule = function.backward
-    code = getattr(rule, "__code__", None) or rule.__func__.__code__
-    _float_rules[function] = (rule, "needs_input_grad" in code.co_names)
+    rules read the ctx and never write to it)."""
+    if function.arity in (1, 2):
+        _float_rules[function] = (function.backward, function.arity)
 
 
 class _FloatCtx:
     """The ctx _run_floats hands a built-in Scalar op's backward rule (see _float_rules): what
-    forward saved and which inputs need a gradient as plain slots, read as fast as any attribute.
-    On the node they are properties (the freed check, in-place version checks and graph values
-    that a float graph without create_graph does not need: floats do not change in place), and
-    their frames were a tenth of a Scalar backward. Anything else a rule reads (``ctx.kwargs``,
-    ``ctx.name()``), and a slot left unset, comes from the node itself."""
+    forward saved as a plain slot, read as fast as any attribute. On the node, saved_tensors is
+    a property (the freed check, in-place version checks and graph values, which a float graph
+    without create_graph does not need: floats do not change in place), and its frame was a
+    tenth of a Scalar backward. ``needs_input_grad`` is the node's own property, over the
+    node's edges copied here; anything else a rule reads (``ctx.kwargs``, ``ctx.name()``) comes
+    from the node itself."""
 
-    __slots__ = ("saved_tensors", "needs_input_grad", "node")
+    __slots__ = ("saved_tensors", "_next", "node")
+
+    needs_input_grad = Function.needs_input_grad
 
     def __getattr__(self, name):  # only called for what the slots above do not hold
         return getattr(self.node, name)
@@ -844,8 +844,7 @@ def _run_floats(root, grad, retain_graph: bool) -> dict:
     heap = []
     get, take, rule_of = grads.get, grads.pop, _float_rules.get
     push, pop, replace, dequeue = heapq.heappush, heapq.heappop, heapq.heapreplace, queued.pop
-    unary, binary, binary_needs = _FloatCtx(), _FloatCtx(), _FloatCtx()
-    unary.needs_input_grad = (True,)  # a recorded node of one input has an edge to it
+    ctx = _FloatCtx()
     with set_grad_enabled(False):
         while node is not None:
             grad = take(node)
@@ -855,15 +854,11 @@ def _run_floats(root, grad, retain_graph: bool) -> dict:
             if saved is None:
                 raise _freed_error(node)
             edges = node._next
-            rule, reads_needs = rule_of(type(node), _NOT_BUILT_IN)
-            if rule is not None and len(edges) == 2:
+            rule, arity = rule_of(type(node), _NOT_BUILT_IN)
+            if arity == 2:  # an op of two inputs (an edge each, None for a constant)
                 parent, second = edges
-                if reads_needs:
-                    ctx = binary_needs
-                    ctx.needs_input_grad = (parent is not None, second is not None)
-                else:
-                    ctx = binary
                 ctx.saved_tensors = saved
+                ctx._next = edges
                 ctx.node = node
                 try:
                     input_grads = rule(ctx, grad)
@@ -877,13 +872,14 @@ def _run_floats(root, grad, retain_graph: bool) -> dict:
                                        else (input_grads,)) from None
                 if not retain_graph:
                     node._saved = None  # free what forward saved, as soon as it has been used
-            elif rule is not None and len(edges) == 1:
-                parent = edges[0]
+            elif arity:  # an op of one input
+                (parent,) = edges
                 second = None
-                unary.saved_tensors = saved
-                unary.node = node
+                ctx.saved_tensors = saved
+                ctx._next = edges
+                ctx.node = node
                 try:
-                    parent_grad = rule(unary, grad)
+                    parent_grad = rule(ctx, grad)
                 except ArithmeticError:
                     node._graph_mode = False
                     parent_grad = node._out_type._backward_in_numpy(node, grad)
