@@ -21,7 +21,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import operator
-import threading
 import weakref
 from collections.abc import Sequence
 
@@ -29,20 +28,23 @@ import numpy as np
 
 from . import anomaly
 from .errors import BackwardError, ShapeError
+from .grad_mode import _Setting, set_grad_enabled
 from .grad_mode import _state as _grad_state
-from .grad_mode import set_grad_enabled
 
 _OUTPUT = "output"  # a node's role for a saved value that is its own output (see _roles_of)
 _UNKNOWN = object()  # a class's _saved_roles when only _roles_of can tell
 _anomaly = anomaly._state  # per-thread flag: anomaly detection on (anomaly.py)
 
 
-class _ForwardModeState(threading.local):
+class _ForwardModeState(_Setting):
     """The forward-mode transforms (``func.jvp``) tracing this thread's recorded ops,
     innermost last; ``notify`` is set by autograd_core/func/forward_mode.py."""
 
     levels = ()  # class attribute: every new thread starts with none
     notify = None
+
+    def _away(self) -> bool:
+        return bool(self.levels)
 
 
 _forward = _ForwardModeState()

@@ -29,6 +29,7 @@ from . import (
 from . import engine as _engine  # its clock, read by every recorded op
 from .engine import Variable
 from .errors import DTypeError
+from .grad_mode import _special
 from .grad_mode import _state as _grad_state
 from .ops.elementwise import _OUT, on_floats
 
@@ -73,7 +74,7 @@ def _unary(function):
             return function.apply(self, **kwargs)
     else:  # the fast path, without a keyword dict to build per call
         def method(self):
-            if _anomaly.enabled or _forward.levels:
+            if _special and (_anomaly.enabled or _forward.levels):
                 return function.apply(self)
             value = self.data
             try:
@@ -81,7 +82,7 @@ def _unary(function):
             except (ArithmeticError, ValueError):  # numpy's inf or nan, as on a Tensor
                 data = on_floats(function, (value,), {})
             node = None
-            if self._requires_grad and _grad_state.enabled:
+            if self._requires_grad and (not _special or _grad_state.enabled):
                 node = _new(function)
                 node._saved = (data,) if saving == 3 else (value,) if saving == 1 else () \
                     if saving == 0 else pick_saved((value,), data)
@@ -126,7 +127,7 @@ def _binary(function, reflected: bool = False):
             x, y, edge_a, edge_b = self.data, other.data, self, other
         if reflected:
             x, y, edge_a, edge_b = y, x, edge_b, edge_a
-        if _anomaly.enabled or _forward.levels:
+        if _special and (_anomaly.enabled or _forward.levels):
             return function.apply(edge_a if edge_a is not None else x,
                                   edge_b if edge_b is not None else y)
         try:
@@ -138,7 +139,7 @@ def _binary(function, reflected: bool = False):
         if edge_b is not None:
             edge_b = (edge_b._grad_fn or edge_b) if edge_b._requires_grad else None
         node = None
-        if (edge_a is not None or edge_b is not None) and _grad_state.enabled:
+        if (edge_a is not None or edge_b is not None) and (not _special or _grad_state.enabled):
             node = _new(function)
             node._saved = () if saving == 0 else (x, y) if saving == 1 else (data,) \
                 if saving == 3 else pick_saved((x, y), data)
