@@ -223,3 +223,29 @@ def test_each_scalar_op_method_has_its_own_code_object():
                ag.Scalar.relu, ag.Scalar.tanh, ag.Scalar.exp]
     assert len({id(m.__code__) for m in methods}) == len(methods)
     assert [m.__name__ for m in methods[:3]] == ["add", "add", "mul"]
+
+
+# ---- the float driver's queue -----------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", ["tree", "interleaved", "fan"])
+def test_nodes_held_out_of_the_heap_keep_the_general_drivers_order(shape):
+    """Graphs where many nodes wait at once (the two held out of the heap and those in it), so
+    that a wrong order would sum some gradient in another order: bit for bit with ag.grad."""
+    leaves = [ag.Scalar(0.1 * i - 0.45) for i in range(10)]
+    values = [a * b + 0.3 for a, b in zip(leaves, leaves[1:] + leaves[:1])]
+    if shape == "tree":  # pairwise sums: a node's inputs were recorded far apart
+        while len(values) > 1:
+            values = [a.tanh() + b * a for a, b in zip(values[::2], values[1::2])] + \
+                values[len(values) - len(values) % 2:]
+    elif shape == "interleaved":  # each value used by the next two, and by the end
+        for i in range(30):
+            values.append(values[-1] * values[-2] + values[i % 7].sigmoid())
+        values = [sum(values[::3], ag.Scalar(0.0, requires_grad=False))]
+    else:  # one value used by every later one
+        hub = values[0]
+        values = [sum((hub * v for v in values[1:]), hub.relu())]
+    out = values[0]
+    general = ag.grad(out, leaves, retain_graph=True, allow_unused=True)
+    out.backward()
+    assert [leaf.grad for leaf in leaves] == list(general)
+    assert any(g for g in general)
