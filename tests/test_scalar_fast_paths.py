@@ -249,3 +249,18 @@ def test_nodes_held_out_of_the_heap_keep_the_general_drivers_order(shape):
     out.backward()
     assert all(g is not None and math.isfinite(g) for g in general)
     assert [leaf.grad for leaf in leaves] == list(general)
+
+
+def test_nodes_are_made_without_running_an_ops_own_init():
+    from autograd_core.scalar import _node_maker
+
+    class Traced(Function):
+        made = 0
+
+        def __init__(self):
+            Traced.made += 1
+
+    mul = registry.PRIMITIVES["Mul"]
+    assert _node_maker(mul) is mul  # the class itself: it has no __new__ or __init__ of its own
+    node = _node_maker(Traced)()
+    assert type(node) is Traced and Traced.made == 0  # object.__new__, as Function.apply does
