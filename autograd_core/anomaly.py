@@ -26,17 +26,19 @@ from __future__ import annotations
 import math
 import os
 import sys
-import threading
 import zlib
 
 import numpy as np
 
 from .errors import AnomalyError, BackwardError
-from .grad_mode import _FixedMode, _Switch
+from .grad_mode import _FixedMode, _Setting, _Switch
 
 
-class _ThreadState(threading.local):
+class _ThreadState(_Setting):
     enabled = False  # class attribute: every new thread starts with detection off
+
+    def _away(self) -> bool:
+        return bool(self.enabled)
 
 
 _state = _ThreadState()

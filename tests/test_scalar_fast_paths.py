@@ -1,0 +1,266 @@
+"""Issue 14's fifth pass on eager Scalar: the mechanisms behind its fast paths, by example.
+
+- ``grad_mode._special``: one global list with an entry per thread setting away from its
+  default (recording off, anomaly detection on, forward-mode levels open), which Scalar's
+  operators read instead of three thread-local settings; a thread's modes still reach only its
+  own ops.
+- Scalar's backward driver (engine._run_floats) calls built-in rules with a light ctx
+  (engine._FloatCtx) and gives the gradients the general driver gives, bit for bit, for every
+  registered Scalar op; what a rule reads beyond the saved values comes from the node.
+- Each op's Scalar method has a code object of its own (its attribute stores specialize).
+"""
+
+import math
+import threading
+
+import pytest
+
+import autograd_core as ag
+from autograd_core import Function, engine, registry
+from autograd_core.errors import AnomalyError, BackwardError
+from autograd_core.grad_mode import _special
+
+
+@pytest.fixture
+def no_general_driver(monkeypatch):
+    """Make engine._run raise: what passes under it ran on Scalar's own driver."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the general driver ran")
+
+    monkeypatch.setattr(engine, "_run", refuse)
+
+
+# ---- one global for the modes ---------------------------------------------------------------
+
+def test_each_setting_away_from_its_default_has_one_entry_while_it_lasts():
+    base = len(_special)  # (a thread ended inside a mode would have left one: none here)
+    with ag.no_grad():
+        assert len(_special) == base + 1
+        with ag.no_grad():  # the same setting again: no second entry
+            assert len(_special) == base + 1
+            with ag.enable_grad():  # back at its default inside
+                assert len(_special) == base
+                with ag.detect_anomaly():
+                    assert len(_special) == base + 1
+                assert len(_special) == base
+            assert len(_special) == base + 1
+    assert len(_special) == base
+    with pytest.raises(RuntimeError), ag.no_grad(), ag.detect_anomaly():
+        assert len(_special) == base + 2
+        raise RuntimeError("left by an exception")
+    assert len(_special) == base
+    ag.set_grad_enabled(False)  # switched plainly, not in a block
+    assert len(_special) == base + 1
+    ag.set_grad_enabled(True)
+    assert len(_special) == base
+
+
+def test_forward_mode_levels_count_while_open():
+    base = len(_special)
+    seen = []
+
+    def f(x):
+        seen.append(len(_special))
+        return x * x
+
+    out, tangent = ag.func.jvp(f, (ag.Tensor([3.0]),), (ag.Tensor([1.0]),))
+    assert seen == [base + 1] and len(_special) == base
+    assert out.data.tolist() == [9.0] and tangent.data.tolist() == [6.0]  # d(x^2) = 2x dx
+
+
+def test_modes_of_another_thread_leave_this_threads_scalar_ops_plain():
+    inside, release = threading.Event(), threading.Event()
+    seen = {}
+
+    def worker():
+        with ag.no_grad(), ag.detect_anomaly():
+            x = ag.Scalar(2.0)
+            y = x * 3.0
+            seen["recorded"] = y.grad_fn is not None
+            try:
+                ag.Scalar(-1.0).log()  # nan: anomaly detection in this thread raises
+            except AnomalyError:
+                seen["anomaly"] = True
+            inside.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        assert inside.wait(5)
+        assert _special  # the worker is away from both defaults now
+        a = ag.Scalar(2.0)
+        b = a * a + 1.0  # recorded here, on the fast path
+        assert type(b.grad_fn) is registry.PRIMITIVES["Add"]
+        assert math.isnan(ag.Scalar(-1.0).log().data)  # no anomaly detection in this thread
+        b.backward()
+        assert a.grad == 4.0
+    finally:
+        release.set()
+        thread.join(5)
+    assert seen == {"recorded": False, "anomaly": True}
+
+
+def test_this_threads_modes_still_reach_its_scalar_ops():
+    x = ag.Scalar(0.5)
+    with ag.no_grad():
+        assert (x * x).grad_fn is None and x.relu().grad_fn is None
+    with ag.detect_anomaly(), pytest.raises(AnomalyError, match="Log"):
+        ag.Scalar(-1.0).log()
+
+
+# ---- the float driver's ctx -------------------------------------------------------------------
+
+def _call(name):
+    """The Scalar op ``name`` as a function of Scalars (options given where it takes them)."""
+    operators = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b,
+                 "mul": lambda a, b: a * b, "div": lambda a, b: a / b,
+                 "pow": lambda a, b: a ** b, "neg": lambda a: -a}
+    if name in operators:
+        return operators[name]
+    if name == "leaky_relu":
+        return lambda a: (a - 1.0).leaky_relu(slope=0.2)  # negative: the slope is the gradient
+    if name == "polygamma":
+        return lambda a: ag.polygamma(1, a)  # its order is a constant, as a slope
+    if registry.OPS[name].primitive.arity == 1:
+        return lambda a: getattr(a, name)()
+    return registry.OPS[name].function
+
+
+SCALAR_OPS = sorted(name for name, op in registry.OPS.items()
+                    if op.scalar and op.primitive.arity in (1, 2))
+
+
+@pytest.mark.parametrize("name", SCALAR_OPS)
+def test_every_scalar_op_gives_the_general_drivers_gradients_bit_for_bit(name):
+    op = _call(name)
+    arity = registry.OPS[name].primitive.arity
+    x, y = ag.Scalar(0.6), ag.Scalar(0.7)
+    u, w = x * y, y + 0.1  # 0.42 and 0.8: inside every op's domain
+    v = op(u, w) if arity == 2 else op(u)
+    out = v * x + v * v  # the op's node fans out: its gradient is a sum
+    general = ag.grad(out, [x, y], retain_graph=True)  # the general driver (targets)
+    out.backward()  # Scalar's driver
+    assert (x.grad, y.grad) == general
+    assert all(math.isfinite(g) for g in general)
+
+
+class Probe(Function):
+    """x * y, whose rule reports what it reads from its ctx."""
+
+    arity = 2
+    seen = []
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        ctx.tag = "kept on the node"
+        return x * y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        Probe.seen.append((type(ctx), ctx.needs_input_grad, ctx.tag, ctx.name()))
+        return grad * y, grad * x
+
+
+@pytest.fixture
+def probe_as_built_in():
+    engine._register_float_rule(Probe)
+    yield
+    del engine._float_rules[Probe]
+    Probe.seen.clear()
+
+
+def test_a_built_in_rule_reads_its_saved_values_edges_and_node_through_the_light_ctx(
+        no_general_driver, probe_as_built_in):
+    a, b = ag.Scalar(2.0), ag.Scalar(-3.0)
+    (Probe.apply(a, 5.0) + Probe.apply(a, b)).backward()
+    assert a.grad == 5.0 - 3.0 and b.grad == 2.0
+    assert Probe.seen == [(engine._FloatCtx, (True, True), "kept on the node", "Probe"),
+                          (engine._FloatCtx, (True, False), "kept on the node", "Probe")]
+
+
+def test_a_rule_taking_options_reads_them_from_its_node(no_general_driver):
+    x = ag.Scalar(0.5)
+    (x - 1.0).leaky_relu(slope=0.2).backward()
+    assert x.grad == 0.2
+
+
+class Miscount(Function):
+    arity = 2
+
+    @staticmethod
+    def forward(ctx, x, y):
+        return x + y
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad, grad
+
+
+def test_a_built_in_rule_returning_the_wrong_count_is_refused_with_the_op_named(
+        no_general_driver):
+    engine._register_float_rule(Miscount)
+    try:
+        out = Miscount.apply(ag.Scalar(1.0), ag.Scalar(2.0))
+        with pytest.raises(BackwardError, match="Miscount.backward returned 3 gradient"):
+            out.backward()
+    finally:
+        del engine._float_rules[Miscount]
+
+
+def test_a_rule_that_divides_by_zero_gives_numpys_inf_through_the_light_ctx(no_general_driver):
+    x = ag.Scalar(0.0)
+    (x.sqrt() * 2.0).backward()  # 1 / (2 sqrt(0))
+    assert x.grad == math.inf
+
+
+# ---- one code object per op -------------------------------------------------------------------
+
+def test_each_scalar_op_method_has_its_own_code_object():
+    methods = [ag.Scalar.__add__, ag.Scalar.__radd__, ag.Scalar.__mul__, ag.Scalar.__sub__,
+               ag.Scalar.relu, ag.Scalar.tanh, ag.Scalar.exp]
+    assert len({id(m.__code__) for m in methods}) == len(methods)
+    assert [m.__name__ for m in methods[:3]] == ["add", "add", "mul"]
+
+
+# ---- the float driver's queue -----------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", ["tree", "interleaved", "fan"])
+def test_nodes_held_out_of_the_heap_keep_the_general_drivers_order(shape):
+    """Graphs where many nodes wait at once (the two held out of the heap and those in it), so
+    that a wrong order would sum some gradient in another order: bit for bit with ag.grad."""
+    leaves = [ag.Scalar(0.1 * i - 0.45) for i in range(10)]
+    values = [a * b + 0.3 for a, b in zip(leaves, leaves[1:] + leaves[:1])]
+    if shape == "tree":  # pairwise sums: a node's inputs were recorded far apart
+        while len(values) > 1:
+            values = [a.tanh() + b * a for a, b in zip(values[::2], values[1::2])] + \
+                values[len(values) - len(values) % 2:]
+    elif shape == "interleaved":  # each value used by the next two, and by the end
+        for i in range(30):
+            values.append(values[-1].tanh() * values[-2] + values[i % 7].sigmoid())
+        values = [sum(values[::3], ag.Scalar(0.0, requires_grad=False))]
+    else:  # one value used by every later one
+        hub = values[0]
+        values = [sum((hub * v for v in values[1:]), hub.relu())]
+    out = values[0]
+    general = ag.grad(out, leaves, retain_graph=True, allow_unused=True)
+    out.backward()
+    assert all(g is not None and math.isfinite(g) for g in general)
+    assert [leaf.grad for leaf in leaves] == list(general)
+
+
+def test_nodes_are_made_without_running_an_ops_own_init():
+    from autograd_core.scalar import _node_maker
+
+    class Traced(Function):
+        made = 0
+
+        def __init__(self):
+            Traced.made += 1
+
+    mul = registry.PRIMITIVES["Mul"]
+    assert _node_maker(mul) is mul  # the class itself: it has no __new__ or __init__ of its own
+    node = _node_maker(Traced)()
+    assert type(node) is Traced and Traced.made == 0  # object.__new__, as Function.apply does
