@@ -27,13 +27,20 @@ def _same(a: float, b: float) -> bool:
 
 def scalar_compiled(s) -> list:
     # workloads imports this module for its table
-    from .workloads import Row, ScalarMLP, _compare, _scalar_data, _scalar_step, _zero_grad_ours
+    from .scalar_demo import (
+        ScalarMLP,
+        scalar_data,
+        scalar_step,
+        zero_grad_micrograd,
+        zero_grad_ours,
+    )
+    from .workloads import Row, _compare
 
-    xs, ys = _scalar_data()
+    xs, ys = scalar_data()
     twin, model = ScalarMLP(ag.Scalar), ScalarMLP(ag.Scalar)
-    step = ag.compile(lambda: _scalar_step(model, xs, ys, _zero_grad_ours), scalar=True)
+    step = ag.compile(lambda: scalar_step(model, xs, ys, zero_grad_ours), scalar=True)
     for _ in range(3):  # trace (no gradients yet), trace (with them), replay
-        expected, got = _scalar_step(twin, xs, ys, _zero_grad_ours), step()
+        expected, got = scalar_step(twin, xs, ys, zero_grad_ours), step()
         same = _same(expected.data, got.data) and all(
             _same(a.data, b.data) and _same(a.grad, b.grad)
             for a, b in zip(twin.parameters(), model.parameters()))
@@ -41,11 +48,10 @@ def scalar_compiled(s) -> list:
             raise AssertionError("scalar_compiled: the compiled step differs from the eager one")
     eager = ScalarMLP(ag.Scalar)
     contenders = {"ours": step,
-                  "eager": lambda: _scalar_step(eager, xs, ys, _zero_grad_ours)}
+                  "eager": lambda: scalar_step(eager, xs, ys, zero_grad_ours)}
     if s.micrograd is not None:
         theirs = ScalarMLP(s.micrograd.Value)
-        contenders["micrograd"] = lambda: _scalar_step(
-            theirs, xs, ys, lambda p: setattr(p, "grad", 0.0))
+        contenders["micrograd"] = lambda: scalar_step(theirs, xs, ys, zero_grad_micrograd)
     rounds, inner = (s.rounds, 1) if s.quick else (max(3, s.rounds), 3)
     times = interleaved(contenders, rounds=rounds, warmup=1, inner=inner, pause_gc=True)
     case = "demo step compiled, gc paused"

@@ -5,7 +5,6 @@ against one reference, with the ratio and the target it is held to."""
 from __future__ import annotations
 
 import gc
-import random
 import time
 import tracemalloc
 from dataclasses import asdict, dataclass
@@ -22,6 +21,7 @@ from .distributed import distributed
 from .models import NumpyStep, OursStep, TorchStep, batch, initial_weights
 from .per_example_grads import per_example_grads
 from .scalar_compiled import scalar_compiled
+from .scalar_demo import times_in_fresh_process
 from .timing import interleaved, once
 
 
@@ -173,72 +173,21 @@ def op_overhead(s: Settings) -> list[Row]:
 
 # ---- 3. scalar ----------------------------------------------------------------------------------
 
-class ScalarMLP:
-    """micrograd's demo MLP (ReLU hidden layers, linear output) over any Value-like class, so
-    that ours and micrograd run exactly the same Python."""
-
-    def __init__(self, value, sizes=(2, 16, 16, 1), seed: int = 0):
-        rnd = random.Random(seed)
-        self.layers = [[([value(rnd.uniform(-1, 1)) for _ in range(n_in)], value(0.0))
-                        for _ in range(n_out)] for n_in, n_out in zip(sizes[:-1], sizes[1:])]
-
-    def parameters(self) -> list:
-        return [p for layer in self.layers for w, b in layer for p in (*w, b)]
-
-    def __call__(self, x):
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            out = [sum((wi * xi for wi, xi in zip(w, x)), b) for w, b in layer]
-            x = out if i == last else [v.relu() for v in out]
-        return x[0]
-
-
-def _scalar_data(n: int = 50, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(-1, 1, (n, 2))
-    y = np.where(x[:, 0] * x[:, 1] > 0, 1.0, -1.0)
-    return x.tolist(), y.tolist()
-
-
-def _scalar_step(model, xs, ys, reset_grad, lr: float = 0.01):
-    loss = sum((model(x) - y) ** 2 for x, y in zip(xs, ys))
-    for p in model.parameters():
-        reset_grad(p)
-    loss.backward()
-    for p in model.parameters():
-        p.data -= lr * p.grad
-    return loss
-
-
-def _zero_grad_ours(p):
-    p.grad = None
-
-
-def _zero_grad_micrograd(p):
-    p.grad = 0.0
-
-
 # ours / micrograd (issue 14): no slower with its collector paused, 5x faster as users run it
 SCALAR_TARGETS = {True: 1.0, False: 0.2}
 
 
 def scalar(s: Settings) -> list[Row]:
-    xs, ys = _scalar_data()
-    ours = ScalarMLP(ag.Scalar)
     rows = []
-    contenders = {"ours": lambda: _scalar_step(ours, xs, ys, _zero_grad_ours)}
-    if s.micrograd is not None:
-        theirs = ScalarMLP(s.micrograd.Value)
-        contenders["micrograd"] = lambda: _scalar_step(theirs, xs, ys, _zero_grad_micrograd)
     rounds, inner = (s.rounds, 1) if s.quick else (max(3, s.rounds), 3)
-    for pause_gc, case in ((False, "demo step, gc on"), (True, "demo step, gc paused")):
-        times = interleaved(contenders, rounds=rounds, warmup=1, inner=inner,
-                            pause_gc=pause_gc)
+    demo = times_in_fresh_process(rounds, inner)  # see scalar_demo: a process of their own
+    for pause_gc, case in ((False, "gc on"), (True, "gc paused")):
+        times, label = demo[case], f"demo step, {case}"
         if "micrograd" in times:
-            rows.append(_compare("scalar", case, times, "micrograd", "micrograd",
+            rows.append(_compare("scalar", label, times, "micrograd", "micrograd",
                                  SCALAR_TARGETS[pause_gc]))
         else:
-            rows.append(Row("scalar", case, "ms", times["ours"].wall * 1e3))
+            rows.append(Row("scalar", label, "ms", times["ours"].wall * 1e3))
     length = 100_000 if s.quick else 1_000_000
     x = ag.Scalar(0.5)
 
