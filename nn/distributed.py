@@ -243,13 +243,18 @@ class _Bucket:
     of the summed gradient."""
 
     __slots__ = ("params", "size", "flat", "views", "shard", "data", "data_views", "grad_shard",
-                 "received")
+                 "received", "wire", "used")
 
     def __init__(self, params, dtype, world: int = 1):
         self.params = params
         self.size = sum(p.size for p in params)
         self.shard = -(-self.size // world)  # ceil: every rank's shard has the same length
-        self.flat = np.zeros(self.shard * world, dtype=dtype)
+        # What an allreduce sends: the gradients (``flat``), then one count per parameter of the
+        # ranks that had a gradient for it (``used``), summed by the same collective, so that a
+        # parameter no rank's backward reached keeps no gradient, as in one process.
+        self.wire = np.zeros(self.shard * world + len(params), dtype=dtype)
+        self.flat = self.wire[:self.shard * world]
+        self.used = self.wire[self.shard * world:]
         self.views = self._views(self.flat)
         self.data = self.data_views = self.grad_shard = self.received = None
 
@@ -389,6 +394,9 @@ class DataParallel:
         A parameter without a gradient on this rank (unused, or this rank had no examples:
         pass ``contribution=0`` then, without a backward) adds zero, so every rank still joins
         every bucket; what ``.grad`` accumulated (under :meth:`no_sync` too) is what counts.
+        A parameter that has a gradient on no rank keeps ``.grad`` None, so the optimizer
+        skips it as it would in one process (the same allreduce counts the ranks that had one).
+        The sharded step still updates such a parameter with a zero gradient (its state moves).
 
         With a :class:`ShardedOptimizer` attached, each bucket is reduce-scattered instead:
         this rank receives the sum of its shard only (half the bytes of an allreduce on 2
@@ -401,22 +409,27 @@ class DataParallel:
         mpi = _mpi()
         sharded = self._sharded
         for bucket in self._buckets:
-            for p, view in zip(bucket.params, bucket.views):
+            used = bucket.used
+            for k, (p, view) in enumerate(zip(bucket.params, bucket.views)):
                 grad = p.grad
                 if grad is None:
                     view[...] = 0
+                    used[k] = 0
                 else:  # one pass; in place when .grad is already this view (no zero_grad)
                     np.multiply(grad.data, weight, out=view)
+                    used[k] = 1
             started = time.perf_counter()
             if sharded is None:
-                self.comm.Allreduce(mpi.IN_PLACE, bucket.flat, op=mpi.SUM)
+                self.comm.Allreduce(mpi.IN_PLACE, bucket.wire, op=mpi.SUM)
             else:
                 _reduce_scatter(self.comm, bucket)
             self.comm_seconds += time.perf_counter() - started
             if sharded is None:
-                for p, view in zip(bucket.params, bucket.views):
+                for k, (p, view) in enumerate(zip(bucket.params, bucket.views)):
                     grad = p.grad
-                    if grad is None or grad.data is not view:
+                    if not used[k]:
+                        p.grad = None  # no rank's backward reached it: no gradient, no step
+                    elif grad is None or grad.data is not view:
                         p.grad = Tensor._from_op(view, None)
             else:
                 for p in bucket.params:

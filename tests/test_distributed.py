@@ -205,6 +205,40 @@ def test_finish_without_zero_grad_accumulates_like_one_process(tmp_path):
         assert_same_params(load_params(tmp_path, "grad", r), want, 1e-12)
 
 
+def test_a_parameter_no_rank_reaches_keeps_no_gradient_and_is_not_stepped(tmp_path):
+    # The second layer is left out of the loss on every rank: as in one process it must end
+    # with .grad None, so that AdamW neither decays it nor moves its state.
+    result = run_ranks(tmp_path, """
+        model = make_model(0)
+        dp = dist.DataParallel(model)
+        opt = nn.AdamW(model.parameters(), lr=0.1, weight_decay=0.1)
+        x, _ = data()
+        for step in range(2):
+            opt.zero_grad()
+            mine = slice(10 * step + 5 * RANK, 10 * step + 5 * RANK + 5)
+            (model[0](Tensor(x[mine])) ** 2).mean().backward()
+            dp.finish()
+            assert model[2].weight.grad is None and model[2].bias.grad is None
+            assert model[0].weight.grad is not None
+            opt.step()
+        save_params(model, "unused")
+    """)
+    check_ok(result)
+    model = make_model(0)
+    opt = nn.AdamW(model.parameters(), lr=0.1, weight_decay=0.1)
+    x, _ = data()
+    for step in range(2):
+        opt.zero_grad()
+        (model[0](Tensor(x[10 * step:10 * step + 10])) ** 2).mean().backward()
+        opt.step()
+    want = {name: value for name, value in model.state_dict().items()}
+    initial = make_model(0).state_dict()
+    for name in ("2.weight", "2.bias"):
+        assert np.array_equal(want[name], initial[name])  # untouched in one process
+    for r in (0, 1):
+        assert_same_params(load_params(tmp_path, "unused", r), want, 1e-12)
+
+
 # ---- item: sharding ------------------------------------------------------------------------
 
 def test_shards_cover_every_example_once_per_epoch(tmp_path):
