@@ -264,3 +264,25 @@ def test_nodes_are_made_without_running_an_ops_own_init():
     assert _node_maker(mul) is mul  # the class itself: it has no __new__ or __init__ of its own
     node = _node_maker(Traced)()
     assert type(node) is Traced and Traced.made == 0  # object.__new__, as Function.apply does
+
+
+# ---- sixth pass: what the collector walks --------------------------------------------------------
+
+def test_importing_the_library_leaves_scipy_unimported_until_gelu_needs_it():
+    # scipy.special brings about 16,000 objects the collector tracks: every full collection of
+    # a Scalar user's process walked them. GELU imports it on first use and still uses it.
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(ag.__file__)))  # this checkout's
+    code = ("import sys, math, autograd_core as ag\n"
+            "print('scipy' in sys.modules)\n"
+            "y = ag.Scalar(0.5).gelu()\n"
+            "print('scipy.special' in sys.modules)\n"
+            "print(repr(y.data))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=root, env=dict(os.environ, PYTHONPATH=root)).stdout.split()
+    assert out[:2] == ["False", "True"]
+    x = 0.5  # x * Phi(x) with scipy's erf: within an ulp of math.erf's
+    assert float(out[2]) == pytest.approx(x * (math.erf(x / math.sqrt(2)) + 1) / 2, rel=1e-15)
