@@ -286,3 +286,21 @@ def test_importing_the_library_leaves_scipy_unimported_until_gelu_needs_it():
     assert out[:2] == ["False", "True"]
     x = 0.5  # x * Phi(x) with scipy's erf: within an ulp of math.erf's
     assert float(out[2]) == pytest.approx(x * (math.erf(x / math.sqrt(2)) + 1) / 2, rel=1e-15)
+
+
+def test_the_first_hook_or_retain_grad_in_a_process_reaches_scalars_driver(
+        monkeypatch, no_general_driver):
+    # Scalar's driver reads a node's _retained slot only once some node was given extras: the
+    # first register_hook() or retain_grad() must switch that on.
+    monkeypatch.setattr(engine, "_any_extras", False)
+    a = ag.Scalar(3.0)
+    b = a * a  # node: b's gradient is 2 * (b + 1) = 20, a's 2 * 3 * 20 = 120 without the hook
+    c = (b + 1.0) ** 2
+    b.retain_grad()
+    seen = []
+    b.register_hook(lambda g: seen.append(g) or g * 10.0)
+    assert engine._any_extras is True
+    c.backward()
+    assert seen == [20.0]
+    assert b.grad == 200.0  # retain_grad keeps the gradient after the hook (as PyTorch does)
+    assert a.grad == 1200.0
