@@ -132,6 +132,10 @@ _next_number = itertools.count().__next__
 # register_hook() was called on its value, and then holds a _NodeExtras; a leaf's hooks live in
 # _leaf_hooks, looked up only when that dict is not empty.
 _leaf_hooks: dict = {}  # id(leaf) -> {handle id: hook}
+# Whether any node was ever given a _NodeExtras: until then Scalar's driver skips reading each
+# node's ``_retained`` (a slot read that does not specialize there, the node's class changing
+# from one node to the next) for a global's.
+_any_extras = False
 
 
 def _shape_of(data) -> tuple:
@@ -154,7 +158,9 @@ class _NodeExtras:
 
 
 def _extras_of(node) -> _NodeExtras:
+    global _any_extras
     if node._retained is None:
+        _any_extras = True
         node._retained = _NodeExtras()
     return node._retained
 
@@ -853,7 +859,7 @@ def _run_floats(root, grad, retain_graph: bool) -> dict:
     with set_grad_enabled(False):
         while node is not None:
             grad = take(node)
-            if node._retained is not None:  # retain_grad() or register_hook() on its value
+            if _any_extras and node._retained is not None:  # retain_grad() or register_hook()
                 grad = _complete_grad(node, grad, False, None, True)
             saved = node._saved
             if saved is None:

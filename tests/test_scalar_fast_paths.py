@@ -264,3 +264,43 @@ def test_nodes_are_made_without_running_an_ops_own_init():
     assert _node_maker(mul) is mul  # the class itself: it has no __new__ or __init__ of its own
     node = _node_maker(Traced)()
     assert type(node) is Traced and Traced.made == 0  # object.__new__, as Function.apply does
+
+
+# ---- sixth pass: what the collector walks --------------------------------------------------------
+
+def test_importing_the_library_leaves_scipy_unimported_until_gelu_needs_it():
+    # scipy.special brings about 16,000 objects the collector tracks: every full collection of
+    # a Scalar user's process walked them. GELU imports it on first use and still uses it.
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(ag.__file__)))  # this checkout's
+    code = ("import sys, math, autograd_core as ag\n"
+            "print('scipy' in sys.modules)\n"
+            "y = ag.Scalar(0.5).gelu()\n"
+            "print('scipy.special' in sys.modules)\n"
+            "print(repr(y.data))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=root, env=dict(os.environ, PYTHONPATH=root)).stdout.split()
+    assert out[:2] == ["False", "True"]
+    x = 0.5  # x * Phi(x) with scipy's erf: within an ulp of math.erf's
+    assert float(out[2]) == pytest.approx(x * (math.erf(x / math.sqrt(2)) + 1) / 2, rel=1e-15)
+
+
+def test_the_first_hook_or_retain_grad_in_a_process_reaches_scalars_driver(
+        monkeypatch, no_general_driver):
+    # Scalar's driver reads a node's _retained slot only once some node was given extras: the
+    # first register_hook() or retain_grad() must switch that on.
+    monkeypatch.setattr(engine, "_any_extras", False)
+    a = ag.Scalar(3.0)
+    b = a * a  # node: b's gradient is 2 * (b + 1) = 20, a's 2 * 3 * 20 = 120 without the hook
+    c = (b + 1.0) ** 2
+    b.retain_grad()
+    seen = []
+    b.register_hook(lambda g: seen.append(g) or g * 10.0)
+    assert engine._any_extras is True
+    c.backward()
+    assert seen == [20.0]
+    assert b.grad == 200.0  # retain_grad keeps the gradient after the hook (as PyTorch does)
+    assert a.grad == 1200.0
