@@ -1,25 +1,26 @@
-"""micrograd's demo step, the same Python over our ``Scalar`` and micrograd's ``Value``, timed
-in a process of its own (``python -m benchmarks.scalar_demo worker ROUNDS INNER``), used by the
-``scalar`` and ``scalar_compiled`` workloads.
+"""micrograd's demo step, the same Python over our ``Scalar`` and micrograd's ``Value``, used
+by the ``scalar`` and ``scalar_compiled`` workloads; for ``scalar``, each contender is timed in a
+process of its own (``python -m benchmarks.scalar_demo worker ours|micrograd``), the two
+processes taking turns round by round.
 
-Why a process of its own: "micrograd as users run it" is a process holding micrograd (or our
-library) and the user's script, not one that has also imported torch and jax for the other
-workloads. With the collector on, every full collection walks every tracked object in the
-process; torch alone adds about 140,000 of them, which slows both contenders' collections and
-moved the gc-on ratio from about 0.20x (a plain process) to 0.22x-0.24x (the benchmark's).
-Both contenders share the fresh process and are interleaved in it as everywhere else.
+Why processes of their own: "micrograd as users run it" is a process holding micrograd and the
+user's script, no more. With the collector on, every full collection walks every tracked object
+in the process: torch adds about 140,000 of them (the benchmark's process imports it for other
+workloads), and numpy with our library about 15,000 more than micrograd's own 8,000, which
+made micrograd's gc-on step 15-35% slower when it shared a process with us. So each contender
+gets exactly what its users have: micrograd alone (this module needs neither numpy nor our
+library), and our library with numpy.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import random
+import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,10 +46,11 @@ class ScalarMLP:
 
 
 def scalar_data(n: int = 50, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(-1, 1, (n, 2))
-    y = np.where(x[:, 0] * x[:, 1] > 0, 1.0, -1.0)
-    return x.tolist(), y.tolist()
+    """Points in [-1, 1]^2 labelled by the sign of x0 * x1 (pure Python: the micrograd process
+    imports nothing else)."""
+    rnd = random.Random(seed)
+    xs = [[rnd.uniform(-1, 1), rnd.uniform(-1, 1)] for _ in range(n)]
+    return xs, [1.0 if a * b > 0 else -1.0 for a, b in xs]
 
 
 def scalar_step(model, xs, ys, reset_grad, lr: float = 0.01):
@@ -69,46 +71,90 @@ def zero_grad_micrograd(p):
     p.grad = 0.0
 
 
-def times_in_fresh_process(rounds: int, inner: int) -> dict:
-    """{"gc on" | "gc paused": {"ours" | "micrograd": timing.Median}} of one demo step, from a
-    fresh process (micrograd left out where it is not installed)."""
+class _Contender:
+    """One contender's demo step in a process of its own, run one timed round at a time."""
+
+    def __init__(self, name: str):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.scalar_demo", "worker", name], cwd=ROOT,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)), stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True)
+        self.available = self.process.stdout.readline().strip() == "ready"
+
+    def round(self, inner: int, pause_gc: bool) -> tuple[float, float]:
+        """(wall, CPU) seconds per step over ``inner`` steps, the worker's own clocks."""
+        self.process.stdin.write(f"{inner} {int(pause_gc)}\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"scalar demo worker ended (exit code {self.process.wait()})")
+        wall, cpu = map(float, line.split())
+        return wall, cpu
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def times_in_own_processes(rounds: int, inner: int) -> dict:
+    """{"gc on" | "gc paused": {"ours" | "micrograd": timing.Median}} of one demo step, each
+    contender in its own process, taking turns (micrograd left out where it is not
+    installed). Each round starts with a full collection in the worker, as
+    timing.interleaved does."""
     from .timing import Median
 
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.scalar_demo", "worker", str(rounds), str(inner)],
-        cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True,
-        timeout=1800)
-    if result.returncode != 0:
-        raise RuntimeError(f"scalar demo worker failed:\n{result.stdout}\n{result.stderr}")
-    times = json.loads(result.stdout.strip().splitlines()[-1])
-    return {case: {name: Median(*pair) for name, pair in by_name.items()}
-            for case, by_name in times.items()}
-
-
-def _worker(rounds: int, inner: int) -> None:
-    import autograd_core as ag
-
-    from .timing import interleaved
-
-    xs, ys = scalar_data()
-    ours = ScalarMLP(ag.Scalar)
-    contenders = {"ours": lambda: scalar_step(ours, xs, ys, zero_grad_ours)}
+    contenders = {name: _Contender(name) for name in ("ours", "micrograd")}
     try:
-        import micrograd.engine as micrograd
-    except ImportError:
-        micrograd = None
-    if micrograd is not None:
-        theirs = ScalarMLP(micrograd.Value)
-        contenders["micrograd"] = lambda: scalar_step(theirs, xs, ys, zero_grad_micrograd)
-    times = {}
-    for pause_gc, case in ((False, "gc on"), (True, "gc paused")):
-        measured = interleaved(contenders, rounds=rounds, warmup=1, inner=inner,
-                               pause_gc=pause_gc)
-        times[case] = {name: list(median) for name, median in measured.items()}
-    print(json.dumps(times), flush=True)
+        if not contenders["micrograd"].available:
+            contenders.pop("micrograd").close()
+        times = {}
+        for pause_gc, case in ((False, "gc on"), (True, "gc paused")):
+            samples = {name: [] for name in contenders}
+            for contender in contenders.values():  # warm-up
+                contender.round(1, pause_gc)
+            for round_ in range(rounds):
+                names = list(contenders)
+                for name in names[round_ % 2:] + names[:round_ % 2]:
+                    samples[name].append(contenders[name].round(inner, pause_gc))
+            times[case] = {name: Median(statistics.median(w for w, _ in pairs),
+                                        statistics.median(c for _, c in pairs))
+                           for name, pairs in samples.items()}
+        return times
+    finally:
+        for contender in contenders.values():
+            contender.close()
+
+
+def _worker(name: str) -> None:
+    import gc
+
+    if name == "ours":
+        import autograd_core as ag
+
+        model, reset = ScalarMLP(ag.Scalar), zero_grad_ours
+    else:
+        try:
+            import micrograd.engine as micrograd
+        except ImportError:
+            print("missing", flush=True)
+            return
+        model, reset = ScalarMLP(micrograd.Value), zero_grad_micrograd
+    xs, ys = scalar_data()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        inner, pause_gc = (int(v) for v in line.split())
+        gc.collect()
+        if pause_gc:
+            gc.disable()
+        start, cpu_start = time.perf_counter(), time.process_time()
+        for _ in range(inner):
+            scalar_step(model, xs, ys, reset)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        gc.enable()
+        print(f"{wall / inner} {cpu / inner}", flush=True)
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] != ["worker"] or len(sys.argv) != 4:
-        sys.exit("usage: python -m benchmarks.scalar_demo worker ROUNDS INNER")
-    _worker(int(sys.argv[2]), int(sys.argv[3]))
+    if sys.argv[1:2] != ["worker"] or len(sys.argv) != 3:
+        sys.exit("usage: python -m benchmarks.scalar_demo worker ours|micrograd")
+    _worker(sys.argv[2])

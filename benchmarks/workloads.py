@@ -21,7 +21,7 @@ from .distributed import distributed
 from .models import NumpyStep, OursStep, TorchStep, batch, initial_weights
 from .per_example_grads import per_example_grads
 from .scalar_compiled import scalar_compiled
-from .scalar_demo import times_in_fresh_process
+from .scalar_demo import times_in_own_processes
 from .timing import interleaved, once
 
 
@@ -180,7 +180,7 @@ SCALAR_TARGETS = {True: 1.0, False: 0.2}
 def scalar(s: Settings) -> list[Row]:
     rows = []
     rounds, inner = (s.rounds, 1) if s.quick else (max(3, s.rounds), 3)
-    demo = times_in_fresh_process(rounds, inner)  # see scalar_demo: a process of their own
+    demo = times_in_own_processes(rounds, inner)  # see scalar_demo: a process each
     for pause_gc, case in ((False, "gc on"), (True, "gc paused")):
         times, label = demo[case], f"demo step, {case}"
         if "micrograd" in times:
