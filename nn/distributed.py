@@ -48,6 +48,7 @@ import math
 import sys
 import time
 import traceback
+import weakref
 from collections import OrderedDict
 from contextlib import contextmanager
 
@@ -588,7 +589,8 @@ class ShardedOptimizer:
         self._attach_pieces()
         optimizer.state = _ShardedAway(self._refusal("it is wrapped"))
         dp._sharded = self
-        _optim._sharded.update((id(p), self) for p in optimizer.params)
+        me = weakref.ref(self)
+        _optim._sharded.update((id(p), (weakref.ref(p), me)) for p in optimizer.params)
 
     def _refusal(self, why: str) -> str:
         name = type(self.optimizer).__name__
@@ -840,7 +842,8 @@ class ShardedOptimizer:
 
     def _forget_params(self) -> None:
         for p in self.optimizer.params:
-            if _optim._sharded.get(id(p)) is self:
+            entry = _optim._sharded.get(id(p))
+            if entry is not None and entry[1]() is self:
                 del _optim._sharded[id(p)]
 
     def __repr__(self) -> str:

@@ -887,10 +887,20 @@ class Adagrad(Optimizer):
 
 # ---- gradient clipping --------------------------------------------------------------------------
 
-# Parameters stepped by an nn.distributed.ShardedOptimizer: id -> that optimizer. After
-# dp.finish() their summed gradient exists only as shards spread over the ranks and their .grad
-# is None, so clipping them here would silently clip nothing.
+# Parameters stepped by an nn.distributed.ShardedOptimizer: id -> (weak reference to the
+# parameter, weak reference to that optimizer); weak, so that neither outlives its owner and a
+# reused id is told apart. After dp.finish() their summed gradient exists only as shards spread
+# over the ranks and their .grad is None, so clipping them here would silently clip nothing.
 _sharded: dict = {}
+
+
+def _sharded_away(p) -> bool:
+    """Whether ``p``'s gradient is held in shards by a ShardedOptimizer just now."""
+    entry = _sharded.get(id(p))
+    if entry is None or entry[0]() is not p:
+        return False
+    owner = entry[1]()
+    return owner is not None and owner._reduced
 
 
 def _grads_of(params, where: str) -> list:
@@ -911,7 +921,7 @@ def _grads_of(params, where: str) -> list:
                                 f"{got}; expected a Tensor of shape {p.shape}. Nothing was "
                                 "changed.")
             grads.append(p.grad)
-        elif _sharded and id(p) in _sharded and _sharded[id(p)]._reduced:
+        elif _sharded and _sharded_away(p):
             raise RuntimeError(f"{where}: params[{i}] (shape {p.shape}) has no .grad: "
                                "nn.distributed.ShardedOptimizer keeps its summed gradient in "
                                "shards across the ranks after dp.finish(); clip it with the "
