@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import os
 import random
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,9 +97,8 @@ class _Contender:
 def times_in_own_processes(rounds: int, inner: int) -> dict:
     """{"gc on" | "gc paused": {"ours" | "micrograd": timing.Median}} of one demo step, each
     contender in its own process, taking turns (micrograd left out where it is not
-    installed). Each round starts with a full collection in the worker, as
-    timing.interleaved does."""
-    from .timing import Median
+    installed). Each worker times its rounds as timing.interleaved does, in the same order."""
+    from .timing import medians, round_order
 
     contenders = {name: _Contender(name) for name in ("ours", "micrograd")}
     try:
@@ -113,12 +110,9 @@ def times_in_own_processes(rounds: int, inner: int) -> dict:
             for contender in contenders.values():  # warm-up
                 contender.round(1, pause_gc)
             for round_ in range(rounds):
-                names = list(contenders)
-                for name in names[round_ % 2:] + names[:round_ % 2]:
+                for name in round_order(list(contenders), round_):
                     samples[name].append(contenders[name].round(inner, pause_gc))
-            times[case] = {name: Median(statistics.median(w for w, _ in pairs),
-                                        statistics.median(c for _, c in pairs))
-                           for name, pairs in samples.items()}
+            times[case] = medians(samples)
         return times
     finally:
         for contender in contenders.values():
@@ -126,7 +120,7 @@ def times_in_own_processes(rounds: int, inner: int) -> dict:
 
 
 def _worker(name: str) -> None:
-    import gc
+    from .timing import timed_round
 
     if name == "ours":
         import autograd_core as ag
@@ -143,15 +137,8 @@ def _worker(name: str) -> None:
     print("ready", flush=True)
     for line in sys.stdin:
         inner, pause_gc = (int(v) for v in line.split())
-        gc.collect()
-        if pause_gc:
-            gc.disable()
-        start, cpu_start = time.perf_counter(), time.process_time()
-        for _ in range(inner):
-            scalar_step(model, xs, ys, reset)
-        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-        gc.enable()
-        print(f"{wall / inner} {cpu / inner}", flush=True)
+        wall, cpu = timed_round(lambda: scalar_step(model, xs, ys, reset), inner, bool(pause_gc))
+        print(f"{wall} {cpu}", flush=True)
 
 
 if __name__ == "__main__":

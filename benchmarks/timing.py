@@ -36,29 +36,39 @@ def interleaved(contenders: dict[str, Callable[[], object]], rounds: int, warmup
         for name in names:
             contenders[name]()
     samples = {name: [] for name in names}
-    cpu_samples = {name: [] for name in names}
     for round_ in range(rounds):
-        for name in _round_order(names, round_):
-            call = contenders[name]
-            gc.collect()
-            if pause_gc:
-                gc.disable()
-            try:
-                start, cpu_start = time.perf_counter(), time.process_time()
-                for _ in range(inner):
-                    call()
-                samples[name].append((time.perf_counter() - start) / inner)
-                cpu_samples[name].append((time.process_time() - cpu_start) / inner)
-            finally:
-                if pause_gc:
-                    gc.enable()
-    return {name: Median(statistics.median(samples[name]), statistics.median(cpu_samples[name]))
-            for name in names}
+        for name in round_order(names, round_):
+            samples[name].append(timed_round(contenders[name], inner, pause_gc))
+    return medians(samples)
 
 
-def _round_order(names: list, round_: int) -> list:
+def timed_round(call: Callable[[], object], inner: int, pause_gc: bool) -> tuple[float, float]:
+    """(wall, CPU) seconds per call over ``inner`` calls in a row, after a full (untimed)
+    collection; with ``pause_gc`` the collector stays off while they run."""
+    gc.collect()
+    if pause_gc:
+        gc.disable()
+    try:
+        start, cpu_start = time.perf_counter(), time.process_time()
+        for _ in range(inner):
+            call()
+        return (time.perf_counter() - start) / inner, (time.process_time() - cpu_start) / inner
+    finally:
+        if pause_gc:
+            gc.enable()
+
+
+def round_order(names: list, round_: int) -> list:
+    """The contenders' order in round ``round_`` (see interleaved)."""
     shift = round_ % len(names) if len(names) > 2 else 0
     return names[shift:] + names[:shift]
+
+
+def medians(samples: dict) -> dict[str, Median]:
+    """Median of each contender's (wall, CPU) samples."""
+    return {name: Median(statistics.median(w for w, _ in pairs),
+                         statistics.median(c for _, c in pairs))
+            for name, pairs in samples.items()}
 
 
 def once(call: Callable[[], object]) -> float:
