@@ -398,10 +398,43 @@ class Function:
 
     # ``_saved`` holds what forward saved, as it saved it (raw arrays or floats), and None once
     # backward has freed it; ``_roles`` says which of those values are inputs or the output.
+    # ``_next`` is the edges to the inputs' nodes (or leaves), None for an input without
+    # gradient: the tuple in ``_edges``. Scalar's operators store their one or two edges in
+    # ``_edge_a`` and ``_edge_b`` instead, and the tuple is made from them when ``_next`` is
+    # first read: a tuple of nodes is an object the garbage collector tracks, and without it a
+    # Scalar graph has one tracked object per op instead of two, which halved the collector's
+    # time in micrograd's demo step (benchmarks/README.md, "Scalar, seventh pass"). (A
+    # __getattr__ making the tuple would have cost more: a class with one gets none of
+    # Python 3.11's specialized attribute reads, on any node.)
     __slots__ = (
-        "_next", "_saved", "_roles", "_out_type", "_shapes",
+        "_edges", "_edge_a", "_edge_b", "_saved", "_roles", "_out_type", "_shapes",
         "_retained", "_graph_mode", "_saved_at", "_number", "__dict__",
     )
+
+    @property
+    def _next(self) -> tuple:
+        try:
+            return self._edges
+        except AttributeError:
+            pass
+        try:
+            first = self._edge_a
+        except AttributeError:  # a ctx not in a graph (yet)
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute "
+                                 "'_next': it is not a node of a graph") from None
+        try:
+            edges = (first, self._edge_b)
+        except AttributeError:  # an op of one input
+            edges = (first,)
+        self._edges = edges
+        return edges
+
+    @_next.setter
+    def _next(self, edges: tuple) -> None:
+        self._edges = edges
+        for name in ("_edge_a", "_edge_b"):  # the tuple alone holds the edges now
+            if hasattr(self, name):
+                delattr(self, name)
 
     # What each saved value stands for (see _roles_of), when a class knows it for every call
     # (Elementwise does, from ``saves``); otherwise found by identity when the node is made.
@@ -540,7 +573,7 @@ class Function:
     def _link(self, edges: tuple, raw, out, family, shapes) -> None:
         """Make this ctx a node of the graph: where Function.apply sets a node's fields (Scalar's
         operators set the same ones themselves, see scalar.py)."""
-        self._next = edges
+        self._edges = edges  # (the slot behind _next, without the setter's frame)
         self._out_type = family
         self._shapes = shapes
         self._retained = None
@@ -820,16 +853,30 @@ class _FloatCtx:
     forward saved as a plain slot, read as fast as any attribute. On the node, saved_tensors is
     a property (the freed check, in-place version checks and graph values, which a float graph
     without create_graph does not need: floats do not change in place), and its frame was a
-    tenth of a Scalar backward. ``needs_input_grad`` is the node's own property, over the
-    node's edges copied here; anything else a rule reads (``ctx.kwargs``, ``ctx.name()``) comes
-    from the node itself."""
+    tenth of a Scalar backward. ``needs_input_grad`` comes from the node's edges copied here
+    (in the subclasses below, one per number of inputs); anything else a rule reads
+    (``ctx.kwargs``, ``ctx.name()``) comes from the node itself."""
 
-    __slots__ = ("saved_tensors", "_next", "node")
-
-    needs_input_grad = Function.needs_input_grad
+    __slots__ = ("saved_tensors", "_edge_a", "_edge_b", "node")
 
     def __getattr__(self, name):  # only called for what the slots above do not hold
         return getattr(self.node, name)
+
+
+class _UnaryFloatCtx(_FloatCtx):
+    __slots__ = ()
+
+    @property
+    def needs_input_grad(self) -> tuple:
+        return (self._edge_a is not None,)
+
+
+class _BinaryFloatCtx(_FloatCtx):
+    __slots__ = ()
+
+    @property
+    def needs_input_grad(self) -> tuple:
+        return self._edge_a is not None, self._edge_b is not None
 
 
 def _run_floats(root, grad, retain_graph: bool) -> dict:
@@ -855,7 +902,7 @@ def _run_floats(root, grad, retain_graph: bool) -> dict:
     heap = []
     get, take, rule_of = grads.get, grads.pop, _float_rules.get
     push, pop, dequeue = heapq.heappush, heapq.heappop, queued.pop
-    ctx = _FloatCtx()
+    one_ctx, pair_ctx = _UnaryFloatCtx(), _BinaryFloatCtx()
     with set_grad_enabled(False):
         while node is not None:
             grad = take(node)
@@ -864,15 +911,17 @@ def _run_floats(root, grad, retain_graph: bool) -> dict:
             saved = node._saved
             if saved is None:
                 raise _freed_error(node)
-            edges = node._next
             rule, arity = rule_of(type(node), _NOT_BUILT_IN)
             if arity == 2:  # an op of two inputs (an edge each, None for a constant)
-                parent, second = edges
-                ctx.saved_tensors = saved
-                ctx._next = edges
-                ctx.node = node
                 try:
-                    input_grads = rule(ctx, grad)
+                    parent, second = node._edge_a, node._edge_b
+                except AttributeError:  # a node Function.apply made: its edges are a tuple
+                    parent, second = node._edges
+                pair_ctx._edge_a, pair_ctx._edge_b = parent, second
+                pair_ctx.saved_tensors = saved
+                pair_ctx.node = node
+                try:
+                    input_grads = rule(pair_ctx, grad)
                 except ArithmeticError:  # Python floats raise where numpy gives inf or nan
                     node._graph_mode = False
                     input_grads = node._out_type._backward_in_numpy(node, grad)
@@ -884,13 +933,16 @@ def _run_floats(root, grad, retain_graph: bool) -> dict:
                 if not retain_graph:
                     node._saved = None  # free what forward saved, as soon as it has been used
             elif arity:  # an op of one input
-                (parent,) = edges
-                second = None
-                ctx.saved_tensors = saved
-                ctx._next = edges
-                ctx.node = node
                 try:
-                    parent_grad = rule(ctx, grad)
+                    parent = node._edge_a
+                except AttributeError:  # a node Function.apply made
+                    (parent,) = node._edges
+                one_ctx._edge_a = parent
+                second = None
+                one_ctx.saved_tensors = saved
+                one_ctx.node = node
+                try:
+                    parent_grad = rule(one_ctx, grad)
                 except ArithmeticError:
                     node._graph_mode = False
                     parent_grad = node._out_type._backward_in_numpy(node, grad)
@@ -901,6 +953,7 @@ def _run_floats(root, grad, retain_graph: bool) -> dict:
                 if not retain_graph:
                     node._saved = None
             else:  # a custom op: its own node is its ctx, and any number of inputs
+                edges = node._next
                 node._graph_mode = False
                 try:
                     input_grads = type(node).backward(node, grad)

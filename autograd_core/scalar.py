@@ -97,7 +97,7 @@ def _unary(function):
                 node = make_node()
                 node._saved = (data,) if saving == 3 else (value,) if saving == 1 else () \
                     if saving == 0 else pick_saved((value,), data)
-                node._next = (self._grad_fn or self,)
+                node._edge_a = self._grad_fn or self  # see Function's slots
                 node._out_type = Scalar
                 node._shapes = node._retained = None
                 node._roles = roles
@@ -154,7 +154,8 @@ def _binary(function, reflected: bool = False):
             node = make_node()
             node._saved = () if saving == 0 else (x, y) if saving == 1 else (data,) \
                 if saving == 3 else pick_saved((x, y), data)
-            node._next = (edge_a, edge_b)
+            node._edge_a = edge_a  # see Function's slots
+            node._edge_b = edge_b
             node._out_type = Scalar
             node._shapes = node._retained = None
             node._roles = roles

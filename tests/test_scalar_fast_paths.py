@@ -5,11 +5,16 @@
   operators read instead of three thread-local settings; a thread's modes still reach only its
   own ops.
 - Scalar's backward driver (engine._run_floats) calls built-in rules with a light ctx
-  (engine._FloatCtx) and gives the gradients the general driver gives, bit for bit, for every
-  registered Scalar op; what a rule reads beyond the saved values comes from the node.
+  (engine._FloatCtx's subclasses) and gives the gradients the general driver gives, bit for
+  bit, for every registered Scalar op; what a rule reads beyond the saved values comes from
+  the node.
 - Each op's Scalar method has a code object of its own (its attribute stores specialize).
+- Scalar's operators keep a node's edges in two slots, not in a tuple (one object the garbage
+  collector tracks per op, not two); ``_next`` is made from them when read, and a node
+  Function.apply made gets its two slots from ``_next`` the same way.
 """
 
+import gc
 import math
 import threading
 
@@ -177,8 +182,8 @@ def test_a_built_in_rule_reads_its_saved_values_edges_and_node_through_the_light
     a, b = ag.Scalar(2.0), ag.Scalar(-3.0)
     (Probe.apply(a, 5.0) + Probe.apply(a, b)).backward()
     assert a.grad == 5.0 - 3.0 and b.grad == 2.0
-    assert Probe.seen == [(engine._FloatCtx, (True, True), "kept on the node", "Probe"),
-                          (engine._FloatCtx, (True, False), "kept on the node", "Probe")]
+    assert Probe.seen == [(engine._BinaryFloatCtx, (True, True), "kept on the node", "Probe"),
+                          (engine._BinaryFloatCtx, (True, False), "kept on the node", "Probe")]
 
 
 def test_a_rule_taking_options_reads_them_from_its_node(no_general_driver):
@@ -304,3 +309,62 @@ def test_the_first_hook_or_retain_grad_in_a_process_reaches_scalars_driver(
     assert seen == [20.0]
     assert b.grad == 200.0  # retain_grad keeps the gradient after the hook (as PyTorch does)
     assert a.grad == 1200.0
+
+
+# ---- a node's edges in two slots ---------------------------------------------------------------
+
+def test_an_operator_node_keeps_its_edges_in_slots_and_makes_next_from_them_when_read():
+    a, b = ag.Scalar(2.0), ag.Scalar(3.0)
+    product = a * b
+    node = product.grad_fn
+    assert (node._edge_a, node._edge_b) == (a, b)
+    assert not hasattr(node, "_edges")  # no tuple until something reads _next
+    assert node._next == (a, b) and node._edges is node._next  # made once, then kept
+    unary = product.relu().grad_fn
+    assert unary._next == (node,) and unary._edge_a is node
+    assert (a * 4.0).grad_fn._next == (a, None)
+    (product.relu() * 2.0).backward()  # the driver reads the slots or the tuple alike
+    assert (a.grad, b.grad) == (6.0, 4.0)
+
+
+class AddThree(Function):
+    @staticmethod
+    def forward(ctx, x, y, z):
+        return x + y + z
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad, grad
+
+
+def test_a_node_function_apply_made_holds_its_edges_as_a_tuple_alone(no_general_driver):
+    a = ag.Scalar(-0.5)
+    out = a.leaky_relu(slope=0.25)  # an op with options: Function.apply's node
+    node = out.grad_fn
+    assert node._next == (a,) and not hasattr(node, "_edge_a")
+    wide = AddThree.apply(a, a, out).grad_fn
+    assert wide._next == (a, a, node)
+    wide._next = (a, a, None)  # setting the tuple (as forward mode does) replaces slots too
+    product = (a * a).grad_fn
+    product._next = (None, a)
+    assert not hasattr(product, "_edge_a") and product._next == (None, a)
+    AddThree.apply(out, a, 1.0).backward()  # _run_floats on a node of each kind
+    assert a.grad == 0.25 + 1.0
+    with pytest.raises(AttributeError, match="'AddThree' object has no attribute '_next'"):
+        assert AddThree()._next is None  # a ctx not in a graph
+
+
+def test_a_scalar_graph_holds_one_tracked_object_per_op():
+    # What the collector walks in every collection while a graph lives (its time in micrograd's
+    # demo step halved when the edge tuple went): the node, and nothing else per op (the saved
+    # floats' tuples are untracked by the first collection that meets them).
+    x = ag.Scalar(0.5)
+    gc.collect()
+    before = len(gc.get_objects())
+    y = x
+    for _ in range(300):
+        y = (y * 1.0001 + x).relu()  # 3 ops per pass
+    gc.collect()
+    assert len(gc.get_objects()) - before <= 900 + 5
+    y.backward()
+    assert x.grad > 0
