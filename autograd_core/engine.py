@@ -28,7 +28,7 @@ import numpy as np
 
 from . import anomaly
 from .errors import BackwardError, ShapeError
-from .grad_mode import _Setting, set_grad_enabled
+from .grad_mode import _Setting, _special, set_grad_enabled
 from .grad_mode import _state as _grad_state
 
 _OUTPUT = "output"  # a node's role for a saved value that is its own output (see _roles_of)
@@ -542,14 +542,17 @@ class Function:
         ctx = cls.__new__(cls)
         ctx._saved = ()
         out = family._run_forward(cls, ctx, raw, kwargs)
-        # The grad mode is read from its thread-local directly: this runs once per op.
-        if not (requires_grad and _grad_state.enabled and family._can_carry_grad(out)):
+        # The modes are thread-local settings, read only when some thread is away from its
+        # defaults (grad_mode._special: each read costs as much as a small op's checks).
+        special = _special
+        if not (requires_grad and (not special or _grad_state.enabled)
+                and family._can_carry_grad(out)):
             # (a family that takes over ops had them checked as the ops it ran)
-            if _anomaly.enabled and family._takes_over is None:
+            if special and _anomaly.enabled and family._takes_over is None:
                 anomaly.check_forward(cls, raw, out)
             return family._from_op(out, None)
         ctx._record(args, raw, out, family)
-        if _anomaly.enabled:
+        if special and _anomaly.enabled:
             anomaly.check_forward(cls, raw, out)
             anomaly.remember(ctx, raw)
         return family._from_op(out, ctx)
@@ -583,7 +586,7 @@ class Function:
             self._roles = _roles_of(saved, raw, out) if roles is _UNKNOWN else roles
         self._saved_at = _clock  # see "version counters" at the top
         self._number = _next_number()  # see _next_number
-        if _forward.levels:  # a func.jvp is running: it computes this node's tangent now
+        if _special and _forward.levels:  # a func.jvp is running: it computes this tangent now
             _forward.notify(self, edges, out)
 
     def _own_constants(self, args) -> None:
