@@ -9,27 +9,42 @@ import threading
 
 # One entry per setting of a thread that is away from its default (recording off here, anomaly
 # detection on, forward-mode levels open); while it is empty no thread is in any special mode,
-# and Scalar's operators read this one global instead of three thread-local settings (a read of a
+# and the ops read this one global instead of three thread-local settings (a read of a
 # threading.local attribute costs about 600 instructions, as much as the rest of a Scalar op's
-# checks). A thread that ends while away leaves its entry: ops then just take the checks.
+# checks).
 _special: list = []
+
+
+class _AwayToken:
+    """Held by a thread's setting while it is away from its default, as one entry of _special:
+    made on leaving the default, dropped on coming back, and also dropped with the thread's
+    local values when a thread ends while away (otherwise its entry would stay, and every op
+    would take the slow checks for good)."""
+
+    __slots__ = ()
+
+    def __init__(self):
+        _special.append(None)  # list append and pop are atomic: threads need no lock
+
+    def __del__(self):
+        _special.pop()
 
 
 class _Setting(threading.local):
     """A per-thread setting that keeps _special up to date as it leaves its default and
-    comes back (list append and pop are atomic, so threads need no lock)."""
+    comes back."""
 
     def _away(self) -> bool:
         raise NotImplementedError
 
     def __setattr__(self, name, value):
-        was = self._away()
         super().__setattr__(name, value)
-        if self._away() is not was:
-            if was:
-                _special.pop()
-            else:
-                _special.append(None)
+        values = self.__dict__  # this thread's
+        if self._away():
+            if "_token" not in values:
+                values["_token"] = _AwayToken()
+        elif "_token" in values:
+            del values["_token"]
 
 
 class _ThreadState(_Setting):

@@ -38,7 +38,7 @@ def no_general_driver(monkeypatch):
 # ---- one global for the modes ---------------------------------------------------------------
 
 def test_each_setting_away_from_its_default_has_one_entry_while_it_lasts():
-    base = len(_special)  # (a thread ended inside a mode would have left one: none here)
+    base = len(_special)  # (a thread of another test may still be inside a mode)
     with ag.no_grad():
         assert len(_special) == base + 1
         with ag.no_grad():  # the same setting again: no second entry
@@ -368,3 +368,24 @@ def test_a_scalar_graph_holds_one_tracked_object_per_op():
     assert len(gc.get_objects()) - before <= 900 + 5
     y.backward()
     assert x.grad > 0
+
+
+def test_a_thread_that_ends_inside_a_mode_takes_its_entry_with_it():
+    base = len(_special)
+    entered = threading.Event()
+    leave = threading.Event()
+
+    def stay_in_no_grad_and_anomaly():
+        ag.no_grad().__enter__()  # never exited: the thread ends inside both modes
+        ag.detect_anomaly().__enter__()
+        entered.set()
+        leave.wait()
+
+    thread = threading.Thread(target=stay_in_no_grad_and_anomaly)
+    thread.start()
+    entered.wait()
+    assert len(_special) == base + 2
+    leave.set()
+    thread.join()
+    gc.collect()
+    assert len(_special) == base
