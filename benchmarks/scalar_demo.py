@@ -119,20 +119,27 @@ def times_in_own_processes(rounds: int, inner: int) -> dict:
             contender.close()
 
 
-def _worker(name: str) -> None:
-    from .timing import timed_round
-
+def _contender(name: str):
+    """(model, reset_grad) for ``name``, or None where micrograd is not installed."""
     if name == "ours":
         import autograd_core as ag
 
-        model, reset = ScalarMLP(ag.Scalar), zero_grad_ours
-    else:
-        try:
-            import micrograd.engine as micrograd
-        except ImportError:
-            print("missing", flush=True)
-            return
-        model, reset = ScalarMLP(micrograd.Value), zero_grad_micrograd
+        return ScalarMLP(ag.Scalar), zero_grad_ours
+    try:
+        import micrograd.engine as micrograd
+    except ImportError:
+        return None
+    return ScalarMLP(micrograd.Value), zero_grad_micrograd
+
+
+def _worker(name: str) -> None:
+    from .timing import timed_round
+
+    contender = _contender(name)
+    if contender is None:
+        print("missing", flush=True)
+        return
+    model, reset = contender
     xs, ys = scalar_data()
     print("ready", flush=True)
     for line in sys.stdin:
@@ -141,7 +148,55 @@ def _worker(name: str) -> None:
         print(f"{wall} {cpu}", flush=True)
 
 
+def _collector(name: str, steps: int = 20) -> None:
+    """Print what the garbage collector does during ``name``'s demo step, in this process:
+    the tracked objects one forward adds, and per step each generation's collections and
+    their time (``gc.callbacks``); for the profile in benchmarks/README.md."""
+    import gc
+    import time
+
+    contender = _contender(name)
+    if contender is None:
+        sys.exit("micrograd is not installed")
+    model, reset = contender
+    xs, ys = scalar_data()
+    before = len(gc.get_objects())
+    loss = sum((model(x) - y) ** 2 for x, y in zip(xs, ys))
+    print(f"{name}: one forward adds {len(gc.get_objects()) - before:,} tracked objects "
+          f"(the process holds {before:,} before it)")
+    del loss
+    for _ in range(3):
+        scalar_step(model, xs, ys, reset)
+    counts, seconds, started = [0, 0, 0], [0.0, 0.0, 0.0], [0.0]
+
+    def note(phase, info):
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            counts[info["generation"]] += 1
+            seconds[info["generation"]] += time.perf_counter() - started[0]
+
+    gc.collect()
+    gc.callbacks.append(note)
+    start = time.perf_counter()
+    for _ in range(steps):
+        scalar_step(model, xs, ys, reset)
+    total = time.perf_counter() - start
+    gc.callbacks.remove(note)
+    per_generation = ", ".join(
+        f"generation {g}: {counts[g] / steps:.1f} in {seconds[g] / steps * 1e3:.1f} ms"
+        for g in range(3))
+    print(f"{name}: {total / steps * 1e3:.1f} ms per step with gc on; collections per step, "
+          f"{per_generation}")
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] != ["worker"] or len(sys.argv) != 3:
-        sys.exit("usage: python -m benchmarks.scalar_demo worker ours|micrograd")
-    _worker(sys.argv[2])
+    _USAGE = "usage: python -m benchmarks.scalar_demo worker|collector ours|micrograd [steps]"
+    args = sys.argv[1:]
+    if len(args) not in (2, 3) or args[0] not in ("worker", "collector") \
+            or args[1] not in ("ours", "micrograd") or (len(args) == 3 and not args[2].isdigit()):
+        sys.exit(_USAGE)
+    if args[0] == "worker":
+        _worker(args[1])
+    else:
+        _collector(args[1], *(int(a) for a in args[2:]))

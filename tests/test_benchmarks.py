@@ -28,6 +28,17 @@ def test_quick_op_overhead_writes_table_and_json(tmp_path):
             assert row["theirs"] > 0 and row["ratio"] > 0
 
 
+def test_the_scalar_demo_collector_profile_reports_each_generation():
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.scalar_demo", "collector", "ours", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    forward, step = done.stdout.splitlines()
+    assert forward.startswith("ours: one forward adds ") and "tracked objects" in forward
+    assert int(forward.split()[4].replace(",", "")) > 0
+    assert "ms per step with gc on" in step
+    assert all(f"generation {g}: " in step for g in range(3))
+
+
 def test_unknown_workload_is_a_clear_error():
     done = subprocess.run([sys.executable, "-m", "benchmarks", "no_such_workload"], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
