@@ -26,8 +26,8 @@ class _AwayToken:
     def __init__(self):
         _special.append(None)  # list append and pop are atomic: threads need no lock
 
-    def __del__(self):
-        _special.pop()
+    def __del__(self, _pop=_special.pop):  # bound here: module globals may be gone at exit
+        _pop()
 
 
 class _Setting(threading.local):
