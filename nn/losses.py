@@ -75,13 +75,11 @@ def _check_logits(logits, where: str) -> None:
 
 
 def _pick(log_probs, labels: np.ndarray):
-    """``log_probs[..., labels]`` per example: the log-probability of each true class."""
-    if labels.ndim == 1:  # the labels array itself, not a view: ag.compile follows an argument
-        return log_probs[np.arange(labels.shape[0]), labels]
-    classes = log_probs.shape[-1]
-    flat = log_probs.reshape(-1, classes)
-    picked = flat[np.arange(flat.shape[0]), labels.reshape(-1)]
-    return picked.reshape(labels.shape)
+    """``log_probs[..., labels]`` per example: the log-probability of each true class. Indexed
+    with the labels array itself and one constant range per leading axis (``np.ix_``), never a
+    reshaped view of the labels: ag.compile follows an argument, not numpy run on it."""
+    positions = np.ix_(*(np.arange(n) for n in labels.shape))
+    return log_probs[(*positions, labels)]
 
 
 @opaque  # a compiled step checks every call's labels, as eager does (indexing takes -1)

@@ -433,6 +433,17 @@ def test_nll_loss_compiles_and_the_replay_reads_each_calls_labels():
                     lambda out, y: nn.nll_loss(nn.functional.log_softmax(out), y))
 
 
+def test_nll_loss_with_labels_per_position_compiles_and_the_replay_reads_each_calls_labels():
+    # labels of shape (N, T) for scores (N, T, C), as a sequence model's: picked by indexing
+    # with the labels array itself, which the tracer follows (a reshaped view it could not)
+    rng = np.random.default_rng(3)
+    first = rng.integers(0, 3, (5, 2))
+    labels = [first, first.copy()] + [rng.integers(0, 3, (5, 2)) for _ in range(4)]
+    batches = [(rng.random((5, 2, 4)).astype(np.float32), y) for y in labels]
+    _check_training(*_dense_adam(), batches,
+                    lambda out, y: nn.nll_loss(nn.functional.log_softmax(out), y))
+
+
 def test_nll_loss_replay_refuses_out_of_range_labels_and_leaves_the_model_untouched():
     model = nn.Dense(4, 3, rng=0)
     optimizer = nn.SGD(model, lr=0.1)
