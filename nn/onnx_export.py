@@ -422,7 +422,13 @@ def _attention(g: _Graph, module: MultiHeadAttention, x: _Value, y, path: str) -
         length = g.node("Gather", [g.node("Shape", [scores], _join(name, "shape")),
                                    g.constant(-1, np.int64, "last")], _join(name, "length"))
         zero, one = g.constant(0, np.int64, "zero"), g.constant(1, np.int64, "one")
-        positions = g.node("Range", [zero, length, one], _join(name, "positions"))
+        positions = g.node("Range", [zero, length, one], _join(name, "range"))
+        # reshaped to its own length read from the scores' shape: a no-op when run, which
+        # tells ONNX's shape inference that the mask has the scores' length (a Range's size
+        # is unknown to it, and the model's output axis came out as "unk__6")
+        positions = g.node("Reshape", [positions, g.node("Shape", [scores],
+                                                         _join(name, "key_count"), start=-1)],
+                           _join(name, "positions"))
         rows = g.node("Unsqueeze", [positions, g.constant([1], np.int64, "axis1")],
                       _join(name, "rows"))
         allowed = g.node("LessOrEqual", [positions, rows], _join(name, "causal"))
@@ -446,7 +452,15 @@ def _transformer_lm(g: _Graph, module: TransformerLM, x: _Value, y, path: str) -
     length = g.node("Shape", [x.name], _join(path, "length"), start=-1)
     rows = g.node("Slice", [g.param(module.position.weight, _join(path, "position.weight")),
                             g.constant([0], np.int64, "starts"), length,
-                            g.constant([0], np.int64, "axes")], _join(path, "position"))
+                            g.constant([0], np.int64, "axes")], _join(path, "position_rows"))
+    # The same rows, reshaped to (T, E) with T read from the input's shape: a no-op when run,
+    # but it tells ONNX's shape inference that they have the input's length (a Slice's end
+    # computed at run time leaves the length unknown, and the output's axis came out named
+    # "unk__6" instead of the input's axis name for an unbatched model)
+    rows_shape = g.node("Concat", [length, g.constant([module.position.weight.shape[1]],
+                                                      np.int64, "embed_dim")],
+                        _join(path, "position_shape"), axis=0)
+    rows = g.node("Reshape", [rows, rows_shape], _join(path, "position"))
     position = _Value(rows, module.position(np.arange(x.value.shape[-1])))
     h = _Value(g.node("Add", [tokens.name, position.name], _join(path, "embedded")),
                tokens.value + position.value)

@@ -355,6 +355,25 @@ def test_other_dynamic_axes_run_at_other_sizes(tmp_path, make, example, axes, ot
                                    rtol=1e-5, atol=1e-5)
 
 
+def _lm():
+    return nn.TransformerLM(13, 8, embed_dim=8, num_heads=2, num_blocks=2, rng=0)
+
+
+@pytest.mark.parametrize("make, example, axes, output", [
+    (_lm, _ids((2, 5), 13), {0: "batch", 1: "length"}, ["batch", "length", 13]),
+    (_lm, _ids((5,), 13), {0: "length"}, ["length", 13]),
+    (lambda: _attention(causal=True), _floats(5, 8), {0: "length"}, ["length", 8]),
+    (lambda: _attention(causal=True), _floats(2, 5, 8), {0: "batch", 1: "length"},
+     ["batch", "length", 8]),
+])
+def test_the_output_axes_carry_the_names_of_the_input_axes_they_come_from(
+        tmp_path, make, example, axes, output):
+    # (the causal mask's Range and the position rows' Slice have sizes shape inference cannot
+    # see; each is reshaped to a length read from a shape, so the names get through)
+    path = export_onnx(make(), example, tmp_path / "m.onnx", dynamic_axes=axes)
+    assert _dims(onnx.load(str(path)).graph.output[0]) == output
+
+
 @pytest.mark.parametrize("call, error, match", [
     (lambda p: export_onnx(lambda x: x, _floats(2, 3), p), TypeError, "expected a Module"),
     (lambda p: export_onnx(nn.ReLU(), np.array(["a"]), p), DTypeError, "dtype <U1"),
