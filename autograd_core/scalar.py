@@ -114,10 +114,11 @@ def _unary(function):
     return _own_code(method, function.__name__.lower())
 
 
-def _takes_options(kernel) -> bool:
+def _takes_options(kernel, arity: int = 1) -> bool:
+    """Whether a float kernel takes keyword options after its ``arity`` inputs."""
     try:
-        return len(inspect.signature(kernel).parameters) > 1
-    except (TypeError, ValueError):  # a builtin such as math.log: one argument here
+        return len(inspect.signature(kernel).parameters) > arity
+    except (TypeError, ValueError):  # a builtin such as math.log or math.hypot: inputs only
         return False
 
 
@@ -356,7 +357,8 @@ _OPERATORS = {"add": "add", "sub": "sub", "mul": "mul", "div": "truediv", "pow":
 for _op in registry.OPS.values():
     if not _op.scalar:
         continue
-    _engine._register_float_rule(_op.primitive)  # Scalar's driver calls it with a _FloatCtx
+    if not _takes_options(_op.primitive.scalar_kernel, _op.primitive.arity):  # see there
+        _engine._register_float_rule(_op.primitive)  # Scalar's driver calls it with a _FloatCtx
     if _op.name in _OPERATORS:
         _dunder = _OPERATORS[_op.name]
         setattr(Scalar, f"__{_dunder}__", _binary(_op.primitive))
