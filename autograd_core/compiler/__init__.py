@@ -23,6 +23,7 @@ import functools
 import numpy as np
 
 from ..engine import Function, Variable
+from ..grad_mode import _special
 from ..grad_mode import _state as _grad_state
 from ..tensor import Tensor
 from . import plan as _plan
@@ -152,7 +153,7 @@ class Compiled:
                 self._scalar = compile_scalar(self.fn)
             return self._scalar(*args, **kwargs)
         sig.extend(self._context())
-        sig.append(_grad_state.enabled)
+        sig.append(not _special or _grad_state.enabled)  # (the thread-local read only if needed)
         key = tuple(sig)
         try:
             state = self._cache.get(key)  # hashes the key once (a tuple does not keep it)
