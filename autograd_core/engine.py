@@ -858,12 +858,12 @@ class _FloatCtx:
     a property (the freed check, in-place version checks and graph values, which a float graph
     without create_graph does not need: floats do not change in place), and its frame was a
     tenth of a Scalar backward. ``needs_input_grad`` comes from the node's edges copied here
-    (in the subclasses below, one per number of inputs); ``node`` is the node, for the error
-    messages. It has nothing else: a __getattr__ passing other reads on to the node would cost
-    every read of the ctx its specialization (5 M instructions in the demo's backward), so the
-    ops whose rules read more (``ctx.kwargs``) are not registered (see _register_float_rule)."""
+    (in the subclasses below, one per number of inputs). It has nothing else: a __getattr__
+    passing other reads on to the node would cost every read of the ctx its specialization (5 M
+    instructions in the demo's backward), so the ops whose rules read more (``ctx.kwargs``) are
+    not registered (see _register_float_rule)."""
 
-    __slots__ = ("saved_tensors", "_edge_a", "_edge_b", "node")
+    __slots__ = ("saved_tensors", "_edge_a", "_edge_b")
 
 
 class _UnaryFloatCtx(_FloatCtx):
@@ -922,7 +922,6 @@ def _run_floats(root, grad, retain_graph: bool) -> dict:
                     parent, second = node._edges
                 pair_ctx._edge_a, pair_ctx._edge_b = parent, second
                 pair_ctx.saved_tensors = saved
-                pair_ctx.node = node
                 try:
                     input_grads = rule(pair_ctx, grad)
                 except ArithmeticError:  # Python floats raise where numpy gives inf or nan
@@ -943,7 +942,6 @@ def _run_floats(root, grad, retain_graph: bool) -> dict:
                 one_ctx._edge_a = parent
                 second = None
                 one_ctx.saved_tensors = saved
-                one_ctx.node = node
                 try:
                     parent_grad = rule(one_ctx, grad)
                 except ArithmeticError:
