@@ -1,7 +1,6 @@
 """detect_anomaly(): the first op whose forward or backward produces NaN/inf raises an
 AnomalyError naming the op, the user's line and the input shapes; off, nothing is checked."""
 
-import threading
 
 import numpy as np
 import pytest
@@ -9,6 +8,7 @@ import pytest
 import autograd_core as ag
 import nn
 from autograd_core import AnomalyError, BackwardError, Function, Scalar, Tensor
+from tests.other_thread import held_in_another_thread
 
 THIS_FILE = __file__
 
@@ -156,24 +156,16 @@ def test_mode_nests_restores_and_works_as_a_decorator():
 
 def test_mode_is_per_thread():
     seen = {}
-    started, release = threading.Event(), threading.Event()
 
     def worker():
         with ag.detect_anomaly():
-            started.set()
-            release.wait(5)
+            yield
             seen["worker"] = ag.is_anomaly_enabled()
 
-    thread = threading.Thread(target=worker)
-    thread.start()
-    try:
-        started.wait(5)
+    with held_in_another_thread(worker):
         assert not ag.is_anomaly_enabled()
         with np.errstate(invalid="ignore"):
             Tensor([-1.0], requires_grad=True).sqrt()  # no error in this thread
-    finally:
-        release.set()
-        thread.join(5)
     assert seen["worker"]
 
 

@@ -9,6 +9,7 @@ import pytest
 
 import autograd_core as ag
 from autograd_core import BackwardError, Function, Scalar, Tensor
+from tests.other_thread import held_in_another_thread
 
 
 def leaf(values, dtype=np.float64):
@@ -385,25 +386,16 @@ def test_grad_mode_is_restored_after_an_exception():
 
 
 def test_grad_mode_is_thread_local():
-    inside = threading.Event()
-    release = threading.Event()
     seen = {}
 
     def worker():
         with ag.no_grad():
             seen["worker"] = ag.is_grad_enabled()
-            inside.set()
-            release.wait(5)
+            yield
 
-    thread = threading.Thread(target=worker)
-    thread.start()
-    try:
-        assert inside.wait(5)
+    with held_in_another_thread(worker):
         assert ag.is_grad_enabled()  # the worker's no_grad does not reach this thread
         assert (leaf([1.0]) * 2).requires_grad
-    finally:
-        release.set()
-        thread.join(5)
     assert seen["worker"] is False
 
 

@@ -16,7 +16,6 @@
 
 import gc
 import math
-import threading
 
 import pytest
 
@@ -24,6 +23,7 @@ import autograd_core as ag
 from autograd_core import Function, engine, registry
 from autograd_core.errors import AnomalyError, BackwardError
 from autograd_core.grad_mode import _special
+from tests.other_thread import held_in_another_thread
 
 
 @pytest.fixture
@@ -74,7 +74,6 @@ def test_forward_mode_levels_count_while_open():
 
 
 def test_modes_of_another_thread_leave_this_threads_scalar_ops_plain():
-    inside, release = threading.Event(), threading.Event()
     seen = {}
 
     def worker():
@@ -86,13 +85,9 @@ def test_modes_of_another_thread_leave_this_threads_scalar_ops_plain():
                 ag.Scalar(-1.0).log()  # nan: anomaly detection in this thread raises
             except AnomalyError:
                 seen["anomaly"] = True
-            inside.set()
-            release.wait(5)
+            yield
 
-    thread = threading.Thread(target=worker)
-    thread.start()
-    try:
-        assert inside.wait(5)
+    with held_in_another_thread(worker):
         assert _special  # the worker is away from both defaults now
         a = ag.Scalar(2.0)
         b = a * a + 1.0  # recorded here, on the fast path
@@ -100,9 +95,6 @@ def test_modes_of_another_thread_leave_this_threads_scalar_ops_plain():
         assert math.isnan(ag.Scalar(-1.0).log().data)  # no anomaly detection in this thread
         b.backward()
         assert a.grad == 4.0
-    finally:
-        release.set()
-        thread.join(5)
     assert seen == {"recorded": False, "anomaly": True}
 
 
@@ -382,20 +374,13 @@ def test_a_scalar_graph_holds_one_tracked_object_per_op():
 
 def test_a_thread_that_ends_inside_a_mode_takes_its_entry_with_it():
     base = len(_special)
-    entered = threading.Event()
-    leave = threading.Event()
 
     def stay_in_no_grad_and_anomaly():
         ag.no_grad().__enter__()  # never exited: the thread ends inside both modes
         ag.detect_anomaly().__enter__()
-        entered.set()
-        leave.wait()
+        yield
 
-    thread = threading.Thread(target=stay_in_no_grad_and_anomaly)
-    thread.start()
-    entered.wait()
-    assert len(_special) == base + 2
-    leave.set()
-    thread.join()
+    with held_in_another_thread(stay_in_no_grad_and_anomaly):
+        assert len(_special) == base + 2
     gc.collect()
     assert len(_special) == base

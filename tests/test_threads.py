@@ -9,6 +9,7 @@ import pytest
 
 import autograd_core as ag
 import nn
+from tests.other_thread import held_in_another_thread
 
 
 def train(seed: int, steps: int, start: threading.Barrier | None = None) -> list:
@@ -68,23 +69,15 @@ def test_two_threads_training_at_once_match_sequential_runs(fast_thread_switchin
 
 
 def test_modes_set_in_one_thread_do_not_reach_another():
-    inside, release = threading.Event(), threading.Event()
     seen = {}
 
     def worker():
         with ag.no_grad(), ag.detect_anomaly():
-            inside.set()
-            release.wait(5)
+            yield
             seen["worker"] = (ag.is_grad_enabled(), ag.is_anomaly_enabled())
 
-    thread = threading.Thread(target=worker)
-    thread.start()
-    try:
-        assert inside.wait(5)
+    with held_in_another_thread(worker):
         seen["main"] = (ag.is_grad_enabled(), ag.is_anomaly_enabled())
         x = ag.Tensor([1.0], requires_grad=True)
         assert (x * 2).requires_grad  # recording is still on here
-    finally:
-        release.set()
-        thread.join(5)
     assert seen == {"worker": (False, True), "main": (True, False)}
