@@ -39,6 +39,15 @@ def test_the_scalar_demo_collector_profile_reports_each_generation():
     assert all(f"generation {g}: " in step for g in range(3))
 
 
+def test_the_scalar_demo_command_names_its_usage_on_bad_arguments():
+    for args in (["collector", "nobody"], ["collector", "ours", "many"], ["profile", "ours"]):
+        done = subprocess.run([sys.executable, "-m", "benchmarks.scalar_demo", *args], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 1
+        assert ("usage: python -m benchmarks.scalar_demo worker|collector ours|micrograd "
+                "[steps]") in done.stderr
+
+
 def test_unknown_workload_is_a_clear_error():
     done = subprocess.run([sys.executable, "-m", "benchmarks", "no_such_workload"], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
